@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { buildModel, modelNames } from '../models/zoo.js';
+import { saveModel } from '../models/io.js';
+import { shardCorpus } from '../pipeline/corpus.js';
+import { fitModel } from '../pipeline/fit.js';
+import { addCommonOptions, intArg, numberArg, setup, type CommonOptions } from './common.js';
+
+interface TrainCliOptions extends CommonOptions {
+  model: string;
+  data: string[];
+  out: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  imageSize: string;
+  classes: number;
+}
+
+export function registerTrainCommand(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description('train a zoo model on labelled tar shards and save it in TensorFlow.js format')
+    .option('--model <name>', `zoo model: ${modelNames.join('|')}`, 'cnn-small')
+    .requiredOption('--data <specs...>', 'training shards')
+    .requiredOption('--out <dir>', 'where to write model.json and weights.bin')
+    .option('--epochs <n>', 'epochs', intArg('--epochs'), 8)
+    .option('--batch-size <n>', 'batch size', intArg('--batch-size'), 128)
+    .option('--lr <lr>', 'Adam learning rate', numberArg('--lr'), 0.001)
+    .option('--seed <n>', 'weight init and shuffle seed', intArg('--seed'), 1)
+    .option('--image-size <HxWxC>', 'input shape', '28x28x1')
+    .option('--classes <n>', 'number of classes', intArg('--classes'), 10);
+  addCommonOptions(cmd).action(async (o: TrainCliOptions) => {
+    await trainCommand(o);
+  });
+}
+
+export function parseImageSize(value: string): [number, number, number] {
+  const m = /^(\d+)x(\d+)x(\d+)$/.exec(value);
+  if (!m) throw new Error(`--image-size expects HxWxC such as 28x28x1, got "${value}"`);
+  return [Number(m[1]), Number(m[2]), Number(m[3])];
+}
+
+export async function trainCommand(o: TrainCliOptions): Promise<void> {
+  const { log, badSamples } = await setup(o);
+  const inputShape = parseImageSize(o.imageSize);
+  const [height, width, channels] = inputShape;
+  const model = buildModel(o.model, { inputShape, numClasses: o.classes, seed: o.seed });
+  const corpus = shardCorpus(o.data, { expected: { height, width, channels }, badSamples });
+  log(`training ${o.model} on ${corpus.urls.length} shards for ${o.epochs} epochs`);
+  await fitModel(model, corpus, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, log });
+  await saveModel(model, o.out);
+  log(`saved ${o.out}`, { skipped: badSamples.count });
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { configError } from '../errors.js';
+
+const positiveInt = z.number({ error: 'a positive integer' }).int({ error: 'a positive integer' }).positive({ error: 'a positive integer' });
+const fraction = z.number({ error: 'a number in (0, 1]' }).gt(0, { error: 'a number in (0, 1]' }).lte(1, { error: 'a number in (0, 1]' });
+const nonNegative = z.number({ error: 'a non-negative number' }).nonnegative({ error: 'a non-negative number' });
+const positive = z.number({ error: 'a positive number' }).positive({ error: 'a positive number' });
+
+const roundSchema = z.object({
+  epochs: positiveInt,
+  adversarial: z.object({
+    epochs: z.number({ error: 'a non-negative integer' }).int({ error: 'a non-negative integer' }).nonnegative({ error: 'a non-negative integer' }),
+    share: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
+    maxBatches: positiveInt.nullable(),
+  }),
+});
+
+export const purifyConfigSchema = z
+  .object({
+    seed: z.number({ error: 'an integer' }).int({ error: 'an integer' }),
+    labels: z.enum(['pseudo', 'given'], { error: '"pseudo" or "given"' }),
+    batchSize: positiveInt,
+    initialFraction: fraction,
+    keepRatio: z.array(fraction, { error: 'an array of numbers in (0, 1]' }),
+    rounds: z.array(roundSchema, { error: 'an array of rounds' }).min(1, { error: 'at least one round' }),
+    pgd: z.object({
+      eps: z.union([positive, z.literal('auto')], { error: 'a positive number or "auto"' }),
+      alphaRatio: positive,
+      steps: positiveInt,
+      randomStart: z.boolean({ error: 'true or false' }),
+    }),
+    optimizer: z.object({
+      lr: z.union([positive, z.literal('auto')], { error: 'a positive number or "auto"' }),
+      momentum: z.number({ error: 'a number in [0, 1)' }).min(0, { error: 'a number in [0, 1)' }).lt(1, { error: 'a number in [0, 1)' }),
+      weightDecay: nonNegative,
+    }),
+    probe: z.object({
+      samples: positiveInt,
+      epsGrid: z.array(positive, { error: 'an array of positive numbers' }).min(1, { error: 'a non-empty array of positive numbers' }),
+      minFlipRate: fraction,
+      lr: positive,
+    }),
+  })
+  .strict();
+
+export type PurifyConfig = z.infer<typeof purifyConfigSchema>;
+
+/** Validates a merged config once, at the boundary; the first problem becomes one message naming its path. */
+export function validatePurifyConfig(input: unknown): PurifyConfig {
+  const result = purifyConfigSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      const at = path ? `${path}.` : '';
+      throw configError(`${at}${issue.keys[0]}`, 'a known field (see config/README.md)', 'an unknown field');
+    }
+    throw configError(path, issue.message, valueAt(input, issue.path));
+  }
+  const config = result.data;
+  if (config.keepRatio.length !== config.rounds.length - 1) {
+    throw configError('keepRatio', `one entry per round after the first (${config.rounds.length - 1})`, config.keepRatio);
+  }
+  return config;
+}
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let value = input;
+  for (const p of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[p];
+  }
+  return value;
+}

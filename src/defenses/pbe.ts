@@ -1,0 +1,263 @@
+import * as tf from '@tensorflow/tfjs';
+import type { PurifyConfig } from '../config/schema.js';
+import { ScheduleController } from '../pipeline/controller.js';
+import { pipe, type Described } from '../pipeline/pipe.js';
+import { hashUniform } from '../pipeline/random.js';
+import { ScoreStore } from '../pipeline/score-store.js';
+import type { Sample } from '../sources/types.js';
+import { batch, pack } from '../stages/batch.js';
+import type { Batch } from '../stages/batch-types.js';
+import { assignLabels } from '../stages/label.js';
+import { mix } from '../stages/mix.js';
+import { formatEps, pgd } from '../stages/pgd.js';
+import { cosine, predictLogits, topIndices } from '../stages/score.js';
+import { shuffle } from '../stages/shuffle.js';
+import { sgdMomentum, trainStep } from '../stages/train.js';
+import { chooseEps, probeEps, type ProbePoint } from './probe.js';
+
+/**
+ * Progressive Backdoor Erasing (Mu, Niu, Wang, Zhou, Wang, Liu, Guo, "Progressive Backdoor Erasing via
+ * connecting Backdoor and Adversarial Attacks", CVPR 2023, arXiv 2202.06312), without clean extra data.
+ * DESIGN §2: reference pass r = f0(x); a seeded random initial trusted set; per round, fine-tuning on the
+ * trusted set with a share of batches replaced by PGD examples against the current model; at the end of each
+ * round s = cos(r, f_t(x)) over all data and the next trusted set is the top keepRatio by s.
+ *
+ * The model is fine-tuned in place.
+ */
+
+/** The corpus a defense reads: restartable, optionally keeping only some keys (selected before decoding). */
+export interface Corpus {
+  samples(keys?: ReadonlySet<string>, keysName?: string): Described<Sample>;
+}
+
+export interface EpochRow {
+  round: number;
+  epoch: number;
+  adversarialShare: number;
+  adversarialBatches: number;
+  trusted: number;
+  samples: number;
+  loss: number;
+  /** Share of adversarial samples whose prediction PGD moved away from the label; empty when none. */
+  flipRate: number | null;
+  /** Adversarial target concentration q and its class (over flipped predictions); empty when none flipped. */
+  concentration: number | null;
+  concentrationClass: number | null;
+  seconds: number;
+  acc?: number;
+  asr?: number;
+}
+
+export interface PurifyOptions {
+  config: PurifyConfig;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+  /** Called after each epoch with the model as it stands (e.g. to evaluate it); its fields join the row. */
+  evaluate?: (model: tf.LayersModel) => { acc?: number; asr?: number };
+  onEpoch?: (row: EpochRow) => Promise<void> | void;
+  shuffleBuffer?: number;
+}
+
+export interface PurifyResult {
+  store: ScoreStore;
+  /** Final trusted set: the top keepRatio (last) of the data by the final similarity. */
+  trusted: Set<string>;
+  eps: number;
+  lr: number;
+  epsReason: string;
+  probe: ProbePoint[];
+  rows: EpochRow[];
+  pipeline: string;
+}
+
+export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions): Promise<PurifyResult> {
+  const { config, log } = opts;
+  const numClasses = model.outputs[0].shape[1] as number;
+  const reference = await referencePass(model, corpus, config, numClasses, log);
+  const { store } = reference;
+  if (store.size === 0) throw new Error('purify: the data has no samples');
+
+  const { eps, epsReason, probe } = pickEps(model, reference.probe, config, log);
+  const lr = config.optimizer.lr === 'auto' ? config.probe.lr : config.optimizer.lr;
+  if (config.optimizer.lr === 'auto') log(`learning rate ${lr} (optimizer.lr is "auto": the probe's learning rate)`);
+  const pgdOptions = { eps, alpha: eps * config.pgd.alphaRatio, steps: config.pgd.steps, randomStart: config.pgd.randomStart };
+  const optimizer = sgdMomentum(lr, config.optimizer.momentum);
+  const controller = new ScheduleController(config);
+
+  let trusted = initialTrustedSet(store, config.initialFraction, config.seed);
+  const rows: EpochRow[] = [];
+  let pipeline = '';
+  try {
+    for (let round = 0; round < controller.rounds; round++) {
+      for (let epoch = 0; epoch < controller.epochs(round); epoch++) {
+        const started = performance.now();
+        const plan = controller.plan(round, epoch);
+        const epochSeed = config.seed * 7919 + round * 101 + epoch;
+        const chain = pipe(
+          corpus.samples(trusted, `S_${round}`),
+          assignLabels({
+            source: config.labels,
+            pseudoLabel: (key) => store.pseudoLabel(key),
+            onMissing: (s, reason) => {
+              throw new Error(`${s.url} (sample ${s.key}): ${reason}; --labels ${config.labels} needs it`);
+            },
+          }),
+          shuffle({ bufferSize: opts.shuffleBuffer ?? 10_000, seed: epochSeed }),
+          batch({ size: config.batchSize }),
+          mix(plan, epochSeed),
+          pgd(() => model, pgdOptions),
+        );
+        pipeline = chain.summary;
+        const stats = await trainEpoch(model, optimizer, chain.output, config.optimizer.weightDecay, numClasses);
+        const row: EpochRow = {
+          round,
+          epoch,
+          adversarialShare: plan.adversarialShare,
+          adversarialBatches: stats.adversarialBatches,
+          trusted: trusted.size,
+          samples: stats.samples,
+          loss: stats.loss,
+          flipRate: stats.adversarialSamples ? stats.flipped / stats.adversarialSamples : null,
+          concentration: stats.flipped ? Math.max(...stats.flippedTo) / stats.flipped : null,
+          concentrationClass: stats.flipped ? stats.flippedTo.indexOf(Math.max(...stats.flippedTo)) : null,
+          seconds: (performance.now() - started) / 1000,
+          ...opts.evaluate?.(model),
+        };
+        rows.push(row);
+        log(`round ${round} epoch ${epoch}`, { ...row });
+        await opts.onEpoch?.(row);
+      }
+      await similarityPass(model, corpus, store, config.batchSize, log, round);
+      const keep = controller.keepRatio(round);
+      trusted = new Set(topIndices(store.similarities(), keep).map((i) => store.keys[i]));
+      if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity (${trusted.size} samples)`);
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return { store, trusted, eps, lr, epsReason, probe, rows, pipeline };
+}
+
+interface EpochStats {
+  samples: number;
+  loss: number;
+  adversarialBatches: number;
+  adversarialSamples: number;
+  flipped: number;
+  flippedTo: number[];
+}
+
+async function trainEpoch(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  batches: AsyncIterable<Batch>,
+  weightDecay: number,
+  numClasses: number,
+): Promise<EpochStats> {
+  const stats: EpochStats = { samples: 0, loss: 0, adversarialBatches: 0, adversarialSamples: 0, flipped: 0, flippedTo: new Array(numClasses).fill(0) };
+  let lossSum = 0;
+  for await (const b of batches) {
+    lossSum += trainStep(model, optimizer, b, weightDecay) * b.keys.length;
+    stats.samples += b.keys.length;
+    if (b.attack) {
+      stats.adversarialBatches++;
+      stats.adversarialSamples += b.keys.length;
+      stats.flipped += b.attack.flipped;
+      b.attack.flippedTo.forEach((n, c) => (stats.flippedTo[c] += n));
+    }
+  }
+  stats.loss = stats.samples ? lossSum / stats.samples : 0;
+  return stats;
+}
+
+/** Runs `fn` on inference batches of decoded samples (labels unused). */
+async function forEachInferenceBatch(
+  samples: AsyncIterable<Sample>,
+  size: number,
+  fn: (batch: Sample[], x: Float32Array, shape: [number, number, number, number]) => void,
+): Promise<void> {
+  let pending: Sample[] = [];
+  const flush = () => {
+    const b = pack(pending.map((s) => ({ ...s, label: -1 })));
+    fn(pending, b.x, b.shape);
+    pending = [];
+  };
+  for await (const s of samples) {
+    pending.push(s);
+    if (pending.length === size) flush();
+  }
+  if (pending.length > 0) flush();
+}
+
+interface ReferenceResult {
+  store: ScoreStore;
+  probe: Sample[];
+}
+
+async function referencePass(
+  model: tf.LayersModel,
+  corpus: Corpus,
+  config: PurifyConfig,
+  numClasses: number,
+  log: PurifyOptions['log'],
+): Promise<ReferenceResult> {
+  const store = new ScoreStore(numClasses);
+  const probe: Sample[] = [];
+  let duplicates = 0;
+  const started = performance.now();
+  await forEachInferenceBatch(corpus.samples().output, 256, (samples, x, shape) => {
+    const logits = predictLogits(model, x, shape);
+    samples.forEach((s, i) => {
+      if (!store.add(s.key, s.url, logits, i * numClasses, s.label)) duplicates++;
+      else if (probe.length < config.probe.samples && hashUniform(s.key, config.seed + 1) < 0.5) probe.push(s);
+    });
+  });
+  if (duplicates > 0) log(`reference pass: ${duplicates} duplicate keys ignored (first occurrence kept)`);
+  log(`reference pass: ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return { store, probe };
+}
+
+function pickEps(model: tf.LayersModel, probeSamples: Sample[], config: PurifyConfig, log: PurifyOptions['log']) {
+  const labels = Int32Array.from(probeSamples, (s) => s.label ?? -1);
+  const packed = probeSamples.length ? pack(probeSamples.map((s) => ({ ...s, label: 0 }))) : undefined;
+  const measure = (grid: number[]) => {
+    if (!packed) return [];
+    const pseudo = tf.tidy(() => (model.predict(tf.tensor4d(packed.x, packed.shape)) as tf.Tensor).argMax(-1).dataSync() as Int32Array);
+    const useLabels = config.labels === 'given' && labels.every((l) => l >= 0) ? labels : pseudo;
+    return probeEps(model, packed.x, packed.shape, useLabels, grid, config.pgd);
+  };
+  if (config.pgd.eps !== 'auto') {
+    const probe = measure([config.pgd.eps]);
+    return { eps: config.pgd.eps, epsReason: 'set by config', probe };
+  }
+  const probe = measure(config.probe.epsGrid);
+  const { eps, reason } = chooseEps(probe, config.probe.minFlipRate);
+  log(`PGD eps ${formatEps(eps)} chosen by probe on ${probeSamples.length} samples: ${reason}`);
+  return { eps, epsReason: reason, probe };
+}
+
+function initialTrustedSet(store: ScoreStore, fraction: number, seed: number): Set<string> {
+  const draws = Float32Array.from(store.keys, (k) => hashUniform(k, seed));
+  return new Set(topIndices(draws, fraction).map((i) => store.keys[i]));
+}
+
+async function similarityPass(
+  model: tf.LayersModel,
+  corpus: Corpus,
+  store: ScoreStore,
+  size: number,
+  log: PurifyOptions['log'],
+  round: number,
+): Promise<void> {
+  const started = performance.now();
+  const k = store.numClasses;
+  await forEachInferenceBatch(corpus.samples().output, Math.max(size, 256), (samples, x, shape) => {
+    const logits = predictLogits(model, x, shape);
+    samples.forEach((s, i) => {
+      const index = store.indexOf(s.key);
+      if (index === undefined) return;
+      const [ref, offset] = store.reference(index);
+      store.setSimilarity(index, cosine(ref, offset, logits, i * k, k));
+    });
+  });
+  log(`round ${round}: similarity pass over ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}

@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs';
+import type { PatternTrigger } from '../attacks/pattern-trigger.js';
+import type { Sample } from '../sources/types.js';
+import { argmax, predictLogits } from '../stages/score.js';
+
+/** A labelled evaluation set held in memory (a test split: thousands of samples, not the training corpus). */
+export interface EvalSet {
+  samples: Sample[];
+}
+
+export async function loadEvalSet(samples: AsyncIterable<Sample>, limit = Infinity): Promise<EvalSet> {
+  const kept: Sample[] = [];
+  for await (const s of samples) {
+    if (s.label === undefined) continue;
+    kept.push(s);
+    if (kept.length >= limit) break;
+  }
+  return { samples: kept };
+}
+
+/** Predicted classes for pixel arrays of one shape, in batches. */
+export function predictClasses(model: tf.LayersModel, images: Float32Array[], shape: [number, number, number], batchSize = 256): Int32Array {
+  const out = new Int32Array(images.length);
+  const per = shape[0] * shape[1] * shape[2];
+  for (let start = 0; start < images.length; start += batchSize) {
+    const n = Math.min(batchSize, images.length - start);
+    const x = new Float32Array(n * per);
+    for (let i = 0; i < n; i++) x.set(images[start + i], i * per);
+    const logits = predictLogits(model, x, [n, ...shape]);
+    const k = logits.length / n;
+    for (let i = 0; i < n; i++) out[start + i] = argmax(logits, i * k, k);
+  }
+  return out;
+}
+
+export interface AttackEval {
+  trigger: PatternTrigger;
+  target: number;
+}
+
+export interface EvalResult {
+  /** Clean accuracy on the set. */
+  acc: number;
+  samples: number;
+  /** Attack success rate: share of triggered samples of a class other than the target that the model puts in the target. */
+  asr?: number;
+  asrSamples?: number;
+}
+
+export function evaluate(model: tf.LayersModel, set: EvalSet, attack?: AttackEval): EvalResult {
+  if (set.samples.length === 0) throw new Error('evaluate: the evaluation set has no labelled samples');
+  const { height, width, channels } = set.samples[0];
+  const shape: [number, number, number] = [height, width, channels];
+  const predicted = predictClasses(model, set.samples.map((s) => s.pixels), shape);
+  const correct = set.samples.reduce((n, s, i) => n + (predicted[i] === s.label ? 1 : 0), 0);
+  const result: EvalResult = { acc: correct / set.samples.length, samples: set.samples.length };
+  if (attack) {
+    const victims = set.samples.filter((s) => s.label !== attack.target);
+    const triggered = predictClasses(model, victims.map((s) => attack.trigger.apply(s.pixels)), shape);
+    const hits = triggered.reduce((n, p) => n + (p === attack.target ? 1 : 0), 0);
+    result.asr = victims.length === 0 ? 0 : hits / victims.length;
+    result.asrSamples = victims.length;
+  }
+  return result;
+}

@@ -1,0 +1,102 @@
+import * as tf from '@tensorflow/tfjs';
+import { readFile, stat } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { modelError } from '../errors.js';
+import { writeFileAtomic } from '../pipeline/atomic-write.js';
+
+/** Resolves a model location (a directory holding model.json, or the model.json itself) to its model.json path. */
+async function modelJsonPath(location: string): Promise<string> {
+  let info;
+  try {
+    info = await stat(location);
+  } catch (err) {
+    throw modelError(location, 'no such model file or directory (expected a TensorFlow.js model.json or its directory)', err);
+  }
+  return info.isDirectory() ? join(location, 'model.json') : location;
+}
+
+/** Loads a TensorFlow.js LayersModel (model.json + weight files) from local disk. */
+export async function loadModel(location: string): Promise<tf.LayersModel> {
+  const jsonPath = await modelJsonPath(location);
+  let json: { modelTopology?: unknown; weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  try {
+    json = JSON.parse(await readFile(jsonPath, 'utf8'));
+  } catch (err) {
+    throw modelError(jsonPath, `cannot read model.json: ${(err as Error).message}`, err);
+  }
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw modelError(jsonPath, 'not a TensorFlow.js LayersModel (modelTopology or weightsManifest missing)');
+  }
+  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+  const buffers: Uint8Array[] = [];
+  for (const group of json.weightsManifest) {
+    weightSpecs.push(...group.weights);
+    for (const p of group.paths) {
+      const file = join(dirname(jsonPath), p);
+      try {
+        buffers.push(await readFile(file));
+      } catch (err) {
+        throw modelError(file, 'weight file listed in model.json is missing or unreadable', err);
+      }
+    }
+  }
+  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
+  const weightData = new Uint8Array(total);
+  let offset = 0;
+  for (const b of buffers) {
+    weightData.set(b, offset);
+    offset += b.byteLength;
+  }
+  try {
+    return await tf.loadLayersModel(
+      tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs, weightData: weightData.buffer }),
+    );
+  } catch (err) {
+    throw modelError(jsonPath, `cannot build the model: ${(err as Error).message}`, err);
+  }
+}
+
+/** Saves a LayersModel as model.json + weights.bin in a directory; each file is written atomically. */
+export async function saveModel(model: tf.LayersModel, dir: string): Promise<void> {
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightsFile = 'weights.bin';
+      const weightData = artifacts.weightData as ArrayBuffer;
+      await writeFileAtomic(join(dir, weightsFile), new Uint8Array(weightData));
+      const json = {
+        format: 'layers-model',
+        generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+        convertedBy: 'pbe',
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: [weightsFile], weights: artifacts.weightSpecs }],
+      };
+      await writeFileAtomic(join(dir, 'model.json'), JSON.stringify(json));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+}
+
+/** A copy of a model with the same architecture and weights (for the frozen reference model f0). */
+export async function cloneModel(model: tf.LayersModel): Promise<tf.LayersModel> {
+  let copy: tf.LayersModel | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      copy = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return copy!;
+}
+
+export function modelInputShape(model: tf.LayersModel, location = 'model'): [number, number, number] {
+  const shape = model.inputs[0].shape;
+  if (shape.length !== 4 || shape.slice(1).some((d) => d === null)) {
+    throw modelError(location, `expected an image model with input [batch, height, width, channels], got [${shape.join(', ')}]`);
+  }
+  return shape.slice(1) as [number, number, number];
+}
+
+export function modelNumClasses(model: tf.LayersModel): number {
+  const shape = model.outputs[0].shape;
+  return shape[shape.length - 1] as number;
+}

@@ -1,0 +1,40 @@
+import { join } from 'node:path';
+import { writeFileAtomic } from '../pipeline/atomic-write.js';
+import type { ScoreStore } from '../pipeline/score-store.js';
+import type { EpochRow } from '../defenses/pbe.js';
+import { writeCsvAtomic } from './csv.js';
+
+/** The files of a run directory (DESIGN §4); each is written atomically. */
+export const runFiles = {
+  model: 'model',
+  metrics: 'metrics.csv',
+  scores: 'scores.csv',
+  runJson: 'run.json',
+};
+
+export const metricsColumns: (keyof EpochRow)[] = [
+  'round', 'epoch', 'adversarialShare', 'adversarialBatches', 'trusted', 'samples', 'loss',
+  'flipRate', 'concentration', 'concentrationClass', 'seconds', 'acc', 'asr',
+];
+
+export async function writeMetrics(dir: string, rows: EpochRow[]): Promise<void> {
+  await writeCsvAtomic(join(dir, runFiles.metrics), metricsColumns, rows as unknown as Record<string, unknown>[]);
+}
+
+/** scores.csv: key, url, suspicion (1 - final similarity), trusted, pseudo-label, final label (the label used for training). */
+export async function writeScores(dir: string, store: ScoreStore, trusted: Set<string>, labels: 'pseudo' | 'given'): Promise<void> {
+  const sims = store.similarities();
+  const rows = store.keys.map((key, i) => ({
+    key,
+    url: store.urls[i],
+    suspicion: 1 - sims[i],
+    trusted: trusted.has(key),
+    pseudo_label: store.pseudoAt(i),
+    final_label: labels === 'given' ? store.givenLabel(i) ?? '' : store.pseudoAt(i),
+  }));
+  await writeCsvAtomic(join(dir, runFiles.scores), ['key', 'url', 'suspicion', 'trusted', 'pseudo_label', 'final_label'], rows);
+}
+
+export async function writeRunJson(dir: string, info: Record<string, unknown>): Promise<void> {
+  await writeFileAtomic(join(dir, runFiles.runJson), JSON.stringify(info, null, 2) + '\n');
+}

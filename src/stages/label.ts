@@ -1,0 +1,29 @@
+import { stage, type Stage } from '../pipeline/pipe.js';
+import type { Sample } from '../sources/types.js';
+import type { LabeledSample } from './batch-types.js';
+
+export type LabelSource = 'pseudo' | 'given';
+
+/**
+ * The pseudo-label filter: gives each sample the label it is trained with: the reference model's prediction
+ * (`pseudo`, from `pseudoLabel(key)`) or the label in the shard (`given`). A sample with no usable label is
+ * passed to `onMissing` and left out.
+ *
+ *   pipe(decoded, assignLabels({ source: 'pseudo', pseudoLabel: (k) => store.pseudo(k), onMissing }))
+ */
+export function assignLabels(opts: {
+  source: LabelSource;
+  pseudoLabel: (key: string) => number | undefined;
+  onMissing: (sample: Sample, reason: string) => void;
+}): Stage<Sample, LabeledSample> {
+  return stage(`labels(${opts.source})`, async function* (source) {
+    for await (const s of source) {
+      const label = opts.source === 'pseudo' ? opts.pseudoLabel(s.key) : s.label;
+      if (label === undefined) {
+        opts.onMissing(s, opts.source === 'pseudo' ? 'no reference prediction for this key' : 'no label (.cls) in the shard');
+        continue;
+      }
+      yield { key: s.key, pixels: s.pixels, height: s.height, width: s.width, channels: s.channels, label };
+    }
+  });
+}

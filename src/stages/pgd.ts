@@ -1,0 +1,87 @@
+import * as tf from '@tensorflow/tfjs';
+import { stage, type Stage } from '../pipeline/pipe.js';
+import type { AttackStats, Batch } from './batch-types.js';
+
+/**
+ * Untargeted L∞ PGD (Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks", 2018),
+ * as PBE uses it (Mu et al., CVPR 2023): maximise cross-entropy against `labels` with signed-gradient steps of
+ * `alpha`, projected after each step to the `eps` ball around x and to [0,1]. The model runs in inference mode.
+ *
+ * Contract: x is NHWC float32 in [0,1]; the result has x's shape, |x' - x|∞ <= eps, x' in [0,1].
+ * Ownership: the caller keeps x and labels; the returned tensor is the caller's to dispose.
+ *
+ *   const adv = pgdExamples(model, x, labels, { eps: 0.05, alpha: 0.01, steps: 7, randomStart: false });
+ */
+export interface PgdOptions {
+  eps: number;
+  alpha: number;
+  steps: number;
+  randomStart: boolean;
+  seed?: number;
+}
+
+export function pgdExamples(model: tf.LayersModel, x: tf.Tensor4D, labels: tf.Tensor1D, opts: PgdOptions): tf.Tensor4D {
+  const numClasses = model.outputs[0].shape[1] as number;
+  const oneHot = tf.tidy(() => tf.oneHot(labels.toInt(), numClasses).toFloat());
+  const lossOf = (xa: tf.Tensor) =>
+    tf.losses.softmaxCrossEntropy(oneHot, model.apply(xa, { training: false }) as tf.Tensor) as tf.Scalar;
+  const inputGrad = tf.grad(lossOf);
+  let adv: tf.Tensor4D = opts.randomStart
+    ? tf.tidy(() => tf.clipByValue(x.add(tf.randomUniform(x.shape, -opts.eps, opts.eps, 'float32', opts.seed)), 0, 1) as tf.Tensor4D)
+    : x.clone();
+  for (let i = 0; i < opts.steps; i++) {
+    const next = tf.tidy(() => {
+      const stepped = adv.add(inputGrad(adv).sign().mul(opts.alpha)) as tf.Tensor4D;
+      const projected = tf.minimum(tf.maximum(stepped, x.sub(opts.eps)), x.add(opts.eps));
+      return tf.clipByValue(projected, 0, 1) as tf.Tensor4D;
+    });
+    adv.dispose();
+    adv = next;
+  }
+  oneHot.dispose();
+  return adv;
+}
+
+/** Which flipped predictions went where: the data the concentration q is computed from. */
+export function attackStats(predicted: Int32Array, labels: Int32Array, numClasses: number): AttackStats {
+  const flippedTo = new Int32Array(numClasses);
+  let flipped = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (predicted[i] !== labels[i]) {
+      flipped++;
+      flippedTo[predicted[i]]++;
+    }
+  }
+  return { flipped, flippedTo };
+}
+
+/**
+ * Replaces each batch marked adversarial by its PGD examples against the current model, with attack stats.
+ *
+ *   pipe(batches, mix(plan), pgd(() => model, opts), ...)
+ */
+export function pgd(model: () => tf.LayersModel, opts: PgdOptions): Stage<Batch, Batch> {
+  return stage(`pgd(eps=${formatEps(opts.eps)}, steps=${opts.steps})`, async function* (source) {
+    for await (const b of source) {
+      if (!b.adversarial) {
+        yield b;
+        continue;
+      }
+      const m = model();
+      const numClasses = m.outputs[0].shape[1] as number;
+      const [advPixels, predicted] = tf.tidy(() => {
+        const x = tf.tensor4d(b.x, b.shape);
+        const y = tf.tensor1d(b.labels, 'int32');
+        const adv = pgdExamples(m, x, y, opts);
+        const pred = (m.predict(adv) as tf.Tensor).argMax(-1);
+        return [adv.dataSync() as Float32Array, pred.dataSync() as Int32Array];
+      });
+      yield { ...b, x: advPixels, attack: attackStats(predicted, b.labels, numClasses) };
+    }
+  });
+}
+
+export function formatEps(eps: number): string {
+  const in255 = eps * 255;
+  return Math.abs(in255 - Math.round(in255)) < 1e-6 ? `${Math.round(in255)}/255` : String(eps);
+}
