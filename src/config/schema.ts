@@ -5,6 +5,8 @@ const positiveInt = z.number({ error: 'a positive integer' }).int({ error: 'a po
 const fraction = z.number({ error: 'a number in (0, 1]' }).gt(0, { error: 'a number in (0, 1]' }).lte(1, { error: 'a number in (0, 1]' });
 const nonNegative = z.number({ error: 'a non-negative number' }).nonnegative({ error: 'a non-negative number' });
 const positive = z.number({ error: 'a positive number' }).positive({ error: 'a positive number' });
+const autoMessage = { error: 'a positive number or "auto"' };
+const positiveOrAuto = z.union([z.number(autoMessage).positive(autoMessage), z.literal('auto', autoMessage)], autoMessage);
 
 const roundSchema = z.object({
   epochs: positiveInt,
@@ -24,13 +26,13 @@ export const purifyConfigSchema = z
     keepRatio: z.array(fraction, { error: 'an array of numbers in (0, 1]' }),
     rounds: z.array(roundSchema, { error: 'an array of rounds' }).min(1, { error: 'at least one round' }),
     pgd: z.object({
-      eps: z.union([positive, z.literal('auto')], { error: 'a positive number or "auto"' }),
+      eps: positiveOrAuto,
       alphaRatio: positive,
       steps: positiveInt,
       randomStart: z.boolean({ error: 'true or false' }),
     }),
     optimizer: z.object({
-      lr: z.union([positive, z.literal('auto')], { error: 'a positive number or "auto"' }),
+      lr: positiveOrAuto,
       momentum: z.number({ error: 'a number in [0, 1)' }).min(0, { error: 'a number in [0, 1)' }).lt(1, { error: 'a number in [0, 1)' }),
       weightDecay: nonNegative,
     }),
