@@ -18,3 +18,10 @@ export interface Sample {
 
 /** A restartable source: each call starts the stream again (one call per epoch or pass). */
 export type SampleSource = () => AsyncIterable<Sample>;
+
+/** The shape of one image, HWC. */
+export interface ImageShape {
+  height: number;
+  width: number;
+  channels: number;
+}

@@ -1,0 +1,125 @@
+import { PNG } from 'pngjs';
+import { usageError } from '../errors.js';
+import { badSampleError, type SampleLocation } from './bad-samples.js';
+
+/**
+ * Image bytes ↔ pixels HWC float32 in [0,1], one codec per format in a table.
+ *
+ *   const img = decodeImage(bytes, 'png', { url, key });  // {pixels, height, width, channels: 1 | 3}
+ *   const png = encodePng(img.pixels, img.height, img.width, img.channels);
+ *
+ * PNG through pngjs: on 28×28 grayscale it decoded ~35k images/s against ~17k/s for fast-png (Node 20, one
+ * thread, including the conversion to float32). Grayscale (with or without alpha) gives 1 channel, everything
+ * else 3; alpha is dropped. 16-bit PNGs are reduced to 8 bits. JPEG and WebP are not decoded yet.
+ */
+
+export interface DecodedImage {
+  pixels: Float32Array;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export interface DecodeImageOptions {
+  /** Images with more pixels (height × width) are refused before decompression. Default 2^24 (4096×4096). */
+  maxPixels?: number;
+}
+
+export const DEFAULT_MAX_PIXELS = 1 << 24;
+
+/** The file extensions (lower case, no dot) a sample's image may have, in order of preference. */
+export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp'];
+
+type Codec = (bytes: Uint8Array, where: SampleLocation, maxPixels: number) => DecodedImage;
+
+const unsupported = (format: string): Codec => (_bytes, where) => {
+  throw badSampleError(where, `unsupported image format: ${format} decoding is not implemented yet (convert the shards to PNG)`);
+};
+
+const codecs: Record<string, Codec> = {
+  png: decodePng,
+  jpg: unsupported('JPEG'),
+  jpeg: unsupported('JPEG'),
+  webp: unsupported('WebP'),
+};
+
+export function decodeImage(bytes: Uint8Array, ext: string, where: SampleLocation, opts: DecodeImageOptions = {}): DecodedImage {
+  const codec = codecs[ext.toLowerCase()];
+  if (!codec) throw badSampleError(where, `unsupported image format ".${ext}"; supported: ${Object.keys(codecs).join(', ')}`);
+  if (bytes.length === 0) throw badSampleError(where, `empty .${ext} file (0 bytes)`);
+  return codec(bytes, where, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Width and height from the IHDR chunk, read before anything is decompressed. */
+export function pngSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  if (bytes.length < 24 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+function decodePng(bytes: Uint8Array, where: SampleLocation, maxPixels: number): DecodedImage {
+  const size = pngSize(bytes);
+  if (!size) throw badSampleError(where, `not a PNG image (${bytes.length} bytes, no PNG signature and header)`);
+  if (size.width * size.height > maxPixels) {
+    throw badSampleError(where, `PNG of ${size.width}x${size.height} pixels is over the limit of ${maxPixels} pixels (maxPixels)`);
+  }
+  let png: PNG & { color?: boolean };
+  try {
+    png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (err) {
+    throw badSampleError(where, `corrupt PNG: ${(err as Error).message}`, err);
+  }
+  const { width, height, data } = png;
+  const n = width * height;
+  const channels = png.color === false ? 1 : 3;
+  const pixels = new Float32Array(n * channels);
+  const scale = 1 / 255;
+  if (channels === 1) {
+    for (let i = 0; i < n; i++) pixels[i] = data[i * 4] * scale;
+  } else {
+    for (let i = 0; i < n; i++) {
+      pixels[i * 3] = data[i * 4] * scale;
+      pixels[i * 3 + 1] = data[i * 4 + 1] * scale;
+      pixels[i * 3 + 2] = data[i * 4 + 2] * scale;
+    }
+  }
+  return { pixels, height, width, channels };
+}
+
+/** Encodes HWC pixels in [0,1] (clamped, rounded to 8 bits) as a grayscale (1 channel) or RGB (3) PNG. */
+export function encodePng(pixels: Float32Array, height: number, width: number, channels: number): Uint8Array {
+  if (channels !== 1 && channels !== 3) throw usageError(`encodePng(): channels is expected to be 1 or 3, but got ${channels}`);
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) {
+    throw usageError(`encodePng(): height and width are expected to be positive integers, but got ${height}x${width}`);
+  }
+  if (pixels.length !== height * width * channels) {
+    throw usageError(`encodePng(): ${pixels.length} values do not make a ${height}x${width}x${channels} image`);
+  }
+  const bytes = Buffer.alloc(pixels.length);
+  for (let i = 0; i < pixels.length; i++) {
+    const v = pixels[i];
+    bytes[i] = v > 0 ? (v < 1 ? Math.round(v * 255) : 255) : 0; // NaN → 0
+  }
+  const colorType = channels === 1 ? 0 : 2;
+  const png = new PNG({ width, height, colorType, inputColorType: colorType, inputHasAlpha: false, bitDepth: 8 });
+  png.data = bytes;
+  return PNG.sync.write(png, { colorType, inputColorType: colorType, inputHasAlpha: false, bitDepth: 8 });
+}
+
+/** Converts between 1 and 3 channels: gray → RGB replicates, RGB → gray is ITU-R 601 luma (as PIL's "L"). */
+export function convertChannels(img: DecodedImage, channels: number): DecodedImage {
+  if (img.channels === channels) return img;
+  const n = img.height * img.width;
+  const out = new Float32Array(n * channels);
+  if (img.channels === 1 && channels === 3) {
+    for (let i = 0; i < n; i++) out[i * 3] = out[i * 3 + 1] = out[i * 3 + 2] = img.pixels[i];
+  } else if (img.channels === 3 && channels === 1) {
+    const p = img.pixels;
+    for (let i = 0; i < n; i++) out[i] = 0.299 * p[i * 3] + 0.587 * p[i * 3 + 1] + 0.114 * p[i * 3 + 2];
+  } else {
+    throw usageError(`convertChannels(): cannot convert ${img.channels} channels to ${channels}`);
+  }
+  return { ...img, pixels: out, channels };
+}

@@ -1,0 +1,98 @@
+import { extract, type Extract } from 'tar-stream';
+import { PbeError } from '../errors.js';
+import { badSampleError } from './bad-samples.js';
+import { openUrl, type OpenOptions } from './open.js';
+import type { RawSample } from './types.js';
+
+/**
+ * Reads one WebDataset tar shard as samples: open → expand tar → group consecutive files by key.
+ *
+ *   for await (const s of readTarShard('data/train-000000.tar')) s.key, s.files.get('png'), s.files.get('cls')
+ *
+ * The key is the path up to the first dot of the file name (directories kept): `a/b/x.seg.png` is key `a/b/x`,
+ * extension `seg.png`. Extensions are lower-cased. Entries that are not regular files, or whose name has no
+ * extension, are skipped as WebDataset does. A damaged shard throws a {@link BadSampleError} naming the url,
+ * the sample being read and the last complete one.
+ */
+
+type Entry = Extract extends AsyncIterable<infer E> ? E : never;
+
+export const DEFAULT_MAX_ENTRY_BYTES = 16 * 1024 * 1024;
+
+export interface TarReadOptions extends OpenOptions {
+  /** An entry larger than this is refused before it is read. Default 16 MiB. */
+  maxEntryBytes?: number;
+}
+
+export async function* readTarShard(url: string, opts: TarReadOptions = {}): AsyncGenerator<RawSample> {
+  const maxEntryBytes = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
+  const source = openUrl(url, { signal: opts.signal });
+  const tar = extract();
+  let bytesIn = 0;
+  source.on('data', (chunk: Uint8Array) => (bytesIn += chunk.length));
+  source.on('error', (err) => tar.destroy(err));
+  source.pipe(tar);
+
+  let current: RawSample | undefined;
+  let lastKey: string | undefined;
+  let entryName: string | undefined;
+  let entryRead = false;
+  try {
+    for await (const entry of tar) {
+      const { name, size = 0, type } = entry.header;
+      entryName = name;
+      entryRead = false;
+      const parts = splitKey(name);
+      if ((type !== 'file' && type !== 'contiguous-file') || !parts) {
+        entry.resume();
+        continue;
+      }
+      if (current && current.key !== parts.key) {
+        // A new key closes the previous sample: hand it on before this entry's body can fail.
+        lastKey = current.key;
+        yield current;
+        current = undefined;
+      }
+      current ??= { key: parts.key, url, files: new Map() };
+      if (size > maxEntryBytes) {
+        throw badSampleError({ url, key: parts.key }, `tar entry "${name}" is ${size} bytes, over the limit of ${maxEntryBytes} (maxEntryBytes)`);
+      }
+      const data = await readEntry(entry, size);
+      entryRead = true;
+      if (current.files.has(parts.ext)) {
+        throw badSampleError({ url, key: parts.key }, `duplicate file "${name}" in the tar (extension ${parts.ext} twice for one key)`);
+      }
+      current.files.set(parts.ext, data);
+    }
+  } catch (err) {
+    if (err instanceof PbeError || opts.signal?.aborted) throw err;
+    const key = current?.key ?? (entryName !== undefined ? splitKey(entryName)?.key : undefined);
+    const at = entryName === undefined ? 'before the first entry' : `${entryRead ? 'after' : 'in'} entry "${entryName}"`;
+    const after = lastKey === undefined ? 'no complete sample before it' : `last complete sample "${lastKey}"`;
+    throw badSampleError({ url, key }, `not a valid tar shard: ${(err as Error).message} (${at}; ${after})`, err);
+  } finally {
+    tar.destroy();
+    source.destroy();
+  }
+  if (current) yield current;
+  else if (bytesIn === 0) throw badSampleError({ url }, 'empty file (0 bytes), not a tar shard');
+}
+
+/** WebDataset's split of a tar path into key and extension; undefined for names without one. */
+export function splitKey(path: string): { key: string; ext: string } | undefined {
+  const m = /^((?:.*\/)?[^./]+)\.([^/]+)$/.exec(path);
+  return m ? { key: m[1], ext: m[2].toLowerCase() } : undefined;
+}
+
+/** Copies an entry's body into its own array (chunks are views into larger read buffers). */
+async function readEntry(entry: Entry, size: number): Promise<Uint8Array> {
+  const data = new Uint8Array(size);
+  let offset = 0;
+  for await (const chunk of entry as AsyncIterable<Uint8Array>) {
+    if (offset + chunk.length > size) throw new Error(`entry "${entry.header.name}" has more bytes than its header says (${size})`);
+    data.set(chunk, offset);
+    offset += chunk.length;
+  }
+  if (offset !== size) throw new Error(`entry "${entry.header.name}" ended after ${offset} of ${size} bytes`);
+  return data;
+}
