@@ -12,7 +12,8 @@ import type { RawSample } from './types.js';
  * The key is the path up to the first dot of the file name (directories kept): `a/b/x.seg.png` is key `a/b/x`,
  * extension `seg.png`. Extensions are lower-cased. Entries that are not regular files, or whose name has no
  * extension, are skipped as WebDataset does. A damaged shard throws a {@link BadSampleError} naming the url,
- * the sample being read and the last complete one.
+ * the sample being read and the last complete one; a shard cut exactly between two entries is caught by its
+ * missing end-of-archive blocks (the sample in progress is not passed on: it may lack files).
  */
 
 type Entry = Extract extends AsyncIterable<infer E> ? E : never;
@@ -29,7 +30,11 @@ export async function* readTarShard(url: string, opts: TarReadOptions = {}): Asy
   const source = openUrl(url, { signal: opts.signal });
   const tar = extract();
   let bytesIn = 0;
-  source.on('data', (chunk: Uint8Array) => (bytesIn += chunk.length));
+  let tail: Uint8Array = new Uint8Array(0); // the last 1024 bytes: a whole tar ends with two zero blocks
+  source.on('data', (chunk: Uint8Array) => {
+    bytesIn += chunk.length;
+    tail = lastBytes(tail, chunk, 1024);
+  });
   source.on('error', (err) => tar.destroy(err));
   source.pipe(tar);
 
@@ -74,8 +79,21 @@ export async function* readTarShard(url: string, opts: TarReadOptions = {}): Asy
     tar.destroy();
     source.destroy();
   }
+  if (bytesIn === 0) throw badSampleError({ url }, 'empty file (0 bytes), not a tar shard');
+  if (tail.length < 1024 || tail.some((b) => b !== 0)) {
+    const after = lastKey === undefined ? 'no complete sample before it' : `last complete sample "${lastKey}"`;
+    throw badSampleError({ url, key: current?.key }, `truncated tar shard: it ends without the end-of-archive blocks (after entry "${entryName}"; ${after})`);
+  }
   if (current) yield current;
-  else if (bytesIn === 0) throw badSampleError({ url }, 'empty file (0 bytes), not a tar shard');
+}
+
+function lastBytes(prev: Uint8Array, chunk: Uint8Array, n: number): Uint8Array {
+  if (chunk.length >= n) return chunk.slice(chunk.length - n);
+  const keep = Math.min(prev.length, n - chunk.length);
+  const out = new Uint8Array(keep + chunk.length);
+  out.set(prev.subarray(prev.length - keep));
+  out.set(chunk, keep);
+  return out;
 }
 
 /** WebDataset's split of a tar path into key and extension; undefined for names without one. */

@@ -100,3 +100,18 @@ describe('readTarShard', () => {
     expect(keys).toEqual(['a']);
   });
 });
+
+describe('readTarShard on a tar cut between two entries', () => {
+  it('notices the missing end-of-archive blocks and does not pass on the last, maybe partial, sample', async () => {
+    const dir = tmpDir();
+    const whole = await makeTar(join(dir, 'whole.tar'), [['s0.png', 'a'], ['s0.cls', '0'], ['s1.png', 'b'], ['s1.cls', '1']]);
+    const url = join(dir, 'cut.tar');
+    writeFileSync(url, readFileSync(whole).subarray(0, 512 * 6)); // s0.png, s0.cls, s1.png: whole entries, no end blocks
+    const seen: string[] = [];
+    const read = (async () => {
+      for await (const s of readTarShard(url)) seen.push(s.key);
+    })();
+    await expect(read).rejects.toThrow(`${url} (sample s1): truncated tar shard: it ends without the end-of-archive blocks (after entry "s1.png"; last complete sample "s0")`);
+    expect(seen).toEqual(['s0']);
+  });
+});
