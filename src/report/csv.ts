@@ -7,7 +7,7 @@ export async function writeCsvAtomic(path: string, columns: string[], rows: Reco
     rows.map((r) => columns.map((c) => format(r[c]))),
     { headers: columns, includeEndRowDelimiter: true },
   );
-  await writeFileAtomic(path, body.length ? body : columns.join(',') + '\n');
+  await writeFileAtomic(path, rows.length ? body : columns.join(',') + '\n');
 }
 
 function format(v: unknown): string {

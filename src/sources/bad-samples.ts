@@ -1,5 +1,4 @@
 import { inputError, PbeError } from '../errors.js';
-import { writeFileAtomic } from '../pipeline/atomic-write.js';
 import { writeCsvAtomic } from '../report/csv.js';
 
 /**
@@ -118,9 +117,7 @@ export class BadSampleLog {
 
   /** Writes `url,key,reason` rows (the header alone when there were none), atomically. */
   async writeCsv(path: string): Promise<void> {
-    const columns = ['url', 'key', 'reason'];
-    if (this.kept.length === 0) await writeFileAtomic(path, columns.join(',') + '\n');
-    else await writeCsvAtomic(path, columns, this.kept as unknown as Record<string, unknown>[]);
+    await writeCsvAtomic(path, ['url', 'key', 'reason'], this.kept as unknown as Record<string, unknown>[]);
   }
 }
 
