@@ -25,7 +25,7 @@ export function addCommonOptions(cmd: Command): Command {
 export async function setup(opts: CommonOptions): Promise<{ log: Log; backend: BackendInfo; badSamples: BadSampleLog }> {
   const log = createLog({ format: opts.logFormat, quiet: opts.quiet });
   const backend = await initBackend(opts.backend ?? (process.env.PBE_BACKEND as CommonOptions['backend']) ?? 'auto', (m) => log(m));
-  const badSamples = new BadSampleLog({ policy: opts.onBadSample, maxBadSamples: opts.maxBadSamples });
+  const badSamples = new BadSampleLog({ policy: opts.onBadSample, maxBadSamples: opts.maxBadSamples, log });
   return { log, backend, badSamples };
 }
 

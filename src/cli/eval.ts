@@ -31,13 +31,15 @@ export function registerEvalCommand(program: Command): void {
 }
 
 export async function evalCommand(o: EvalCliOptions): Promise<EvalResult> {
-  const { badSamples } = await setup(o);
+  const { log, badSamples } = await setup(o);
   const model = await loadModel(o.model);
   const [height, width, channels] = modelInputShape(model, o.model);
   const corpus = shardCorpus(o.data, { expected: { height, width, channels }, badSamples });
   const set = await loadEvalSet(corpus.samples().output, o.limit);
   const attack = o.attack ? { trigger: triggerFor(o.attack, triggerOptions(o))({ height, width, channels }), target: o.target } : undefined;
-  return evaluate(model, set, attack);
+  const result = evaluate(model, set, attack);
+  if (badSamples.count > 0) log(`evaluation skipped ${badSamples.summary()}`);
+  return result;
 }
 
 export function formatEval(r: EvalResult): string {

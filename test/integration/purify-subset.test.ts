@@ -1,0 +1,73 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evalCommand } from '../../src/cli/eval.js';
+import { poisonCommand } from '../../src/cli/poison.js';
+import { purifyCommand } from '../../src/cli/purify.js';
+import { trainCommand } from '../../src/cli/train.js';
+import { dataDir } from '../../src/config/paths.js';
+
+/**
+ * poison -> train -> purify -> eval through the commands, on the committed Fashion-MNIST subset (4,000 train,
+ * 1,000 test), Blend 10% to class 0, with a shortened schedule (2 rounds) so that it runs in about a minute.
+ */
+const subset = join(dataDir, 'fashion-mnist-subset');
+const common = { backend: 'wasm' as const, quiet: true, onBadSample: 'skip' as const, maxBadSamples: 10 };
+const trigger = { patchSize: 3, patchPosition: 'bottom-right', blendRatio: 0.1, patternSeed: 0 };
+
+describe('pbe end to end on the committed subset (Blend)', () => {
+  let work: string;
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'pbe-e2e-'));
+  });
+  afterAll(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('purification without clean data lowers ASR and keeps ACC, and writes the run directory', async () => {
+    const poisoned = await poisonCommand({ ...common, ...trigger, data: [join(subset, 'train-*.tar')], out: join(work, 'poisoned'), attack: 'blend', target: 0, rate: 0.1, seed: 1, shardSize: 2000 });
+    expect(poisoned.total).toBe(4000);
+    expect(poisoned.poisoned).toBeGreaterThan(320);
+    expect(poisoned.poisoned).toBeLessThan(480);
+
+    await trainCommand({ ...common, model: 'cnn-small', data: [join(work, 'poisoned/train-*.tar')], out: join(work, 'infected'), epochs: 8, batchSize: 64, lr: 0.002, seed: 1, imageSize: '28x28x1', classes: 10 });
+    const evalArgs = { ...common, ...trigger, data: [join(subset, 'test-*.tar')], attack: 'blend', target: 0 };
+    const before = await evalCommand({ ...evalArgs, model: join(work, 'infected') });
+    expect(before.acc).toBeGreaterThan(0.7);
+    expect(before.asr).toBeGreaterThan(0.8);
+
+    const out = join(work, 'run');
+    const config = join(work, 'short.json');
+    await import('node:fs/promises').then((fs) =>
+      fs.writeFile(config, JSON.stringify({
+        initialFraction: 0.1,
+        keepRatio: [0.5],
+        rounds: [
+          { epochs: 6, adversarial: { epochs: 6, share: 1, maxBatches: null } },
+          { epochs: 3, adversarial: { epochs: 1, share: 1, maxBatches: 30 } },
+        ],
+      })),
+    );
+    const { result } = await purifyCommand({
+      ...common, ...trigger, model: join(work, 'infected'), data: [join(work, 'poisoned/train-*.tar')], out,
+      preset: 'fashion-mnist', config, evalData: [join(subset, 'test-*.tar')], evalAttack: 'blend', target: 0, evalSamples: 300,
+    });
+    const after = await evalCommand({ ...evalArgs, model: join(out, 'model') });
+    expect(after.asr).toBeLessThan(0.2);
+    expect(after.asr!).toBeLessThan(before.asr! / 4);
+    expect(after.acc).toBeGreaterThan(before.acc - 0.08);
+
+    expect(result.store.size).toBe(4000);
+    expect(result.trusted.size).toBe(2000);
+    const metrics = (await readFile(join(out, 'metrics.csv'), 'utf8')).trim().split('\n');
+    expect(metrics[0]).toBe('round,epoch,adversarialShare,adversarialBatches,trusted,samples,loss,flipRate,concentration,concentrationClass,seconds,acc,asr');
+    expect(metrics).toHaveLength(1 + 9);
+    const scores = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n');
+    expect(scores[0]).toBe('key,url,suspicion,trusted,pseudo_label,final_label');
+    expect(scores).toHaveLength(4001);
+    const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
+    expect(run.eps).toBe(0.05);
+    expect(run.backend.name).toBe('wasm');
+  }, 600_000);
+});
