@@ -91,6 +91,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const manifest = await readManifest(join(work, 'poisoned/poison-manifest.csv'));
   const flagged = new Map(result.store.keys.map((k) => [k, !result.trusted.has(k)]));
   const detection = detectionMetrics(flagged, manifest);
+  const probe = result.probe.find((p) => p.eps === result.eps);
   const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(1)}%`);
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   process.stdout.write(
@@ -100,7 +101,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
       `                 ACC      ASR`,
       `infected      ${pct(before.acc).padStart(6)}   ${pct(before.asr).padStart(6)}`,
       `purified      ${pct(after.acc).padStart(6)}   ${pct(after.asr).padStart(6)}`,
-      `PGD eps ${result.eps.toFixed(4)}, lr ${result.lr}; adversarial target concentration in the first epoch ${pct(result.rows[0]?.concentration ?? undefined)} (class ${result.rows[0]?.concentrationClass ?? '-'})`,
+      `PGD eps ${result.eps}, lr ${result.lr}; on the infected model PGD flips ${pct(probe?.flipRate)} of predictions, ${pct(probe?.concentration)} of them to class ${probe?.concentrationClass ?? '-'} (adversarial target concentration)`,
       `"not trusted" vs the poison manifest: precision ${pct(detection.precision)}, recall ${pct(detection.recall)} (${detection.flagged} flagged, ${detection.poisoned} poisoned)`,
       `run directory: ${join(work, 'purified')}; wall time ${minutes} min`,
       '',
