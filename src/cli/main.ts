@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { PbeError } from '../errors.js';
+import { exitCodes, StoppedError } from '../pipeline/stop-signal.js';
 import { registerDataCommand } from './data.js';
 import { registerDemoCommand } from './demo.js';
 import { registerEvalCommand } from './eval.js';
@@ -20,8 +21,9 @@ registerEvalCommand(program);
 registerPurifyCommand(program);
 registerDemoCommand(program);
 
-/** Exit codes: 0 ok, 1 bad input or model, 2 usage or config, 3 backend, 70 internal error. */
+/** Exit codes: 0 ok, 1 bad input or model, 2 usage or config, 3 backend, 70 internal error, 75 stopped by a signal after a checkpoint (resume with --resume). */
 function exitCode(err: unknown): number {
+  if (err instanceof StoppedError) return exitCodes.stopped;
   if (err instanceof PbeError) return err.code === 'usage' || err.code === 'config' ? 2 : err.code === 'backend' ? 3 : 1;
   return 70;
 }
@@ -30,7 +32,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  if (err instanceof PbeError) {
+  if (err instanceof PbeError || err instanceof StoppedError) {
     process.stderr.write(`pbe: ${err.message}\n`);
   } else {
     const stage = (err as { stage?: string }).stage;

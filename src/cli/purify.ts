@@ -2,10 +2,16 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { attackNames, triggerFor } from '../attacks/registry.js';
 import { loadPurifyConfig } from '../config/load.js';
-import { purifyPbe, type EpochRow, type PurifyResult } from '../defenses/pbe.js';
+import { purifyPbe, type PbeState, type PurifyResult } from '../defenses/pbe.js';
 import { evaluate, loadEvalSet, type EvalResult } from '../eval/evaluate.js';
 import { loadModel, modelInputShape, saveModel } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
+import { checkpointFile, loadCheckpoint } from '../pipeline/checkpoint.js';
+import { existsSync } from 'node:fs';
+import { StopSignal, StoppedError } from '../pipeline/stop-signal.js';
+import { usageError } from '../errors.js';
+import { version as tfVersion } from '@tensorflow/tfjs';
+import { readFile } from 'node:fs/promises';
 import { runFiles, writeMetrics, writeRunJson, writeScores } from '../report/run-dir.js';
 import { addCommonOptions, addTriggerOptions, intArg, numberArg, setup, triggerOptions, type CommonOptions, type TriggerCliOptions } from './common.js';
 
@@ -23,15 +29,19 @@ export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
   evalAttack?: string;
   target: number;
   evalSamples: number;
+  checkpointEvery?: number;
+  resume?: string;
 }
 
 export function registerPurifyCommand(program: Command): void {
   const cmd = program
     .command('purify')
     .description('remove a backdoor with Progressive Backdoor Erasing, using only the given (possibly poisoned, unlabelled) data')
-    .requiredOption('--model <dir>', 'infected TensorFlow.js model (directory or model.json)')
-    .requiredOption('--data <specs...>', 'the data to purify with (tar shards; labels optional)')
-    .requiredOption('--out <dir>', 'run directory: model/, metrics.csv, scores.csv, run.json, bad-samples.csv')
+    .option('--model <dir>', 'infected TensorFlow.js model (directory or model.json)')
+    .option('--data <specs...>', 'the data to purify with (tar shards; labels optional)')
+    .option('--out <dir>', 'run directory: model/, metrics.csv, scores.csv, run.json, bad-samples.csv, checkpoint/')
+    .option('--resume <dir>', 'continue the run in this run directory from its last checkpoint, with its original options')
+    .option('--checkpoint-every <minutes>', 'also checkpoint every this many minutes (always at every epoch end)', numberArg('--checkpoint-every'))
     .option('--preset <name>', 'per-dataset settings from config/presets (e.g. fashion-mnist, authors)')
     .option('--config <file>', 'JSON file overriding config/defaults.json (after the preset)')
     .option('--labels <source>', 'train with pseudo-labels of the infected model (default) or the labels in the shards (given)')
@@ -53,9 +63,12 @@ export interface PurifyCommandResult {
   after?: EvalResult;
 }
 
-export async function purifyCommand(o: PurifyCliOptions): Promise<PurifyCommandResult> {
+export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCommandResult> {
   const started = Date.now();
-  const { log, backend, badSamples } = await setup(o);
+  const o = options.resume ? await resumeOptions(options.resume) : options;
+  if (!o.model || !o.data || !o.out) throw usageError('purify needs --model, --data and --out (or --resume RUN_DIR)');
+  const out = o.out;
+  const { log, backend, badSamples } = await setup(options);
   const overrides: Record<string, unknown> = {};
   if (o.labels) overrides.labels = o.labels;
   if (o.seed !== undefined) overrides.seed = o.seed;
@@ -66,6 +79,8 @@ export async function purifyCommand(o: PurifyCliOptions): Promise<PurifyCommandR
   const [height, width, channels] = modelInputShape(model, o.model);
   const expected = { height, width, channels };
   const corpus = shardCorpus(o.data, { expected, badSamples });
+  const resume = options.resume && existsSync(checkpointFile(out)) ? await loadCheckpoint<PbeState>(out) : undefined;
+  if (options.resume && !resume) log(`--resume ${out}: no checkpoint was written yet; starting the run from the beginning`);
 
   let evaluateModel: ((m: typeof model) => EvalResult) | undefined;
   if (o.evalData) {
@@ -73,39 +88,50 @@ export async function purifyCommand(o: PurifyCliOptions): Promise<PurifyCommandR
     const attack = o.evalAttack ? { trigger: triggerFor(o.evalAttack, triggerOptions(o))(expected), target: o.target } : undefined;
     evaluateModel = (m) => evaluate(m, set, attack);
   }
-  const before = evaluateModel?.(model);
+  const before = resume ? undefined : evaluateModel?.(model);
   if (before) log('infected model', { acc: before.acc, asr: before.asr });
 
-  const rows: EpochRow[] = [];
-  const result = await purifyPbe(model, corpus, {
-    config,
-    log,
-    evaluate: evaluateModel && ((m) => {
-      const r = evaluateModel!(m);
-      return { acc: r.acc, asr: r.asr };
-    }),
-    onEpoch: async (row) => {
-      rows.push(row);
-      await writeMetrics(o.out, rows);
-    },
-  });
-  await saveModel(model, join(o.out, runFiles.model));
-  await writeScores(o.out, result.store, result.trusted, config.labels);
-  await badSamples.writeCsv(join(o.out, 'bad-samples.csv'));
-  const after = evaluateModel?.(model);
-  await writeRunJson(o.out, {
+  const runInfo = {
     command: 'purify',
-    model: o.model,
-    data: o.data,
+    args: { ...o, resume: undefined, backend: undefined, logFormat: undefined, quiet: undefined },
     preset: o.preset ?? null,
     config,
+    backend,
+    versions: { node: process.version, tfjs: tfVersion.tfjs },
+  };
+  await writeRunJson(out, { ...runInfo, status: 'running', startedAt: new Date(started).toISOString() });
+  const stop = new StopSignal().install();
+  let result: PurifyResult;
+  try {
+    result = await purifyPbe(model, corpus, {
+      config,
+      log,
+      evaluate: evaluateModel && ((m) => {
+        const r = evaluateModel!(m);
+        return { acc: r.acc, asr: r.asr };
+      }),
+      onEpoch: (_row, rows) => writeMetrics(out, rows),
+      checkpoint: { dir: out, everyMinutes: o.checkpointEvery, resume },
+      stop,
+    });
+  } catch (err) {
+    if (err instanceof StoppedError) await writeRunJson(out, { ...runInfo, status: 'stopped', stoppedAt: new Date().toISOString() });
+    throw err;
+  } finally {
+    stop.uninstall();
+  }
+  await saveModel(model, join(out, runFiles.model));
+  await writeScores(out, result.store, result.trusted, config.labels);
+  await badSamples.writeCsv(join(out, 'bad-samples.csv'));
+  const after = evaluateModel?.(model);
+  await writeRunJson(out, {
+    ...runInfo,
+    status: 'complete',
     eps: result.eps,
     epsReason: result.epsReason,
     lr: result.lr,
     probe: result.probe,
     pipeline: result.pipeline,
-    backend,
-    versions: { node: process.version, tfjs: (await import('@tensorflow/tfjs')).version.tfjs },
     samples: result.store.size,
     trusted: result.trusted.size,
     badSamples: badSamples.count,
@@ -113,6 +139,20 @@ export async function purifyCommand(o: PurifyCliOptions): Promise<PurifyCommandR
     after: after ?? null,
     seconds: (Date.now() - started) / 1000,
   });
-  log(`purified model written to ${join(o.out, runFiles.model)}`, { acc: after?.acc, asr: after?.asr, skipped: badSamples.count });
+  log(`purified model written to ${join(out, runFiles.model)}`, { acc: after?.acc, asr: after?.asr, skipped: badSamples.count });
   return { result, before, after };
+}
+
+/** The options a run was started with, from its run.json. */
+async function resumeOptions(runDir: string): Promise<PurifyCliOptions> {
+  const path = join(runDir, runFiles.runJson);
+  let info: { args?: PurifyCliOptions; status?: string };
+  try {
+    info = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw usageError(`--resume ${runDir}: cannot read ${path} (${(err as Error).message})`);
+  }
+  if (!info.args) throw usageError(`--resume ${runDir}: ${path} has no recorded options`);
+  if (info.status === 'complete') throw usageError(`--resume ${runDir}: this run is already complete`);
+  return { ...info.args, out: runDir };
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PurifyConfig } from '../config/schema.js';
+import { inputError } from '../errors.js';
 import { ScheduleController } from '../pipeline/controller.js';
 import { pipe, type Described } from '../pipeline/pipe.js';
 import { hashUniform } from '../pipeline/random.js';
@@ -12,7 +13,11 @@ import { mix } from '../stages/mix.js';
 import { formatEps, pgd } from '../stages/pgd.js';
 import { cosine, predictLogits, topIndices } from '../stages/score.js';
 import { shuffle } from '../stages/shuffle.js';
+import { skip } from '../stages/skip.js';
 import { sgdMomentum, trainStep } from '../stages/train.js';
+import { checkpointFile, restoreTraining, saveCheckpoint, type Checkpoint } from '../pipeline/checkpoint.js';
+import { failpoint } from '../pipeline/failpoints.js';
+import { StoppedError, type StopSignal } from '../pipeline/stop-signal.js';
 import { chooseEps, probeEps, type ProbePoint } from './probe.js';
 
 /**
@@ -53,8 +58,11 @@ export interface PurifyOptions {
   log: (message: string, fields?: Record<string, unknown>) => void;
   /** Called after each epoch with the model as it stands (e.g. to evaluate it); its fields join the row. */
   evaluate?: (model: tf.LayersModel) => { acc?: number; asr?: number };
-  onEpoch?: (row: EpochRow) => Promise<void> | void;
+  onEpoch?: (row: EpochRow, rows: EpochRow[]) => Promise<void> | void;
   shuffleBuffer?: number;
+  /** Checkpoints in `dir` at every epoch end, every `everyMinutes` and on a stop request; `resume` continues one. */
+  checkpoint?: { dir: string; everyMinutes?: number; resume?: Checkpoint<PbeState> };
+  stop?: StopSignal;
 }
 
 export interface PurifyResult {
@@ -69,104 +77,155 @@ export interface PurifyResult {
   pipeline: string;
 }
 
+/** Where a run stands; with the store, the weights and the optimizer slots it is a checkpoint. */
+export interface PbeState {
+  round: number;
+  epoch: number;
+  /** Batches of the current epoch already trained on, and their running sums. */
+  batchesDone: number;
+  partial: EpochStats | null;
+  partialSeconds: number;
+  trusted: string[];
+  eps: number;
+  lr: number;
+  epsReason: string;
+  probe: ProbePoint[];
+  rows: EpochRow[];
+}
+
 export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions): Promise<PurifyResult> {
   const { config, log } = opts;
   const numClasses = model.outputs[0].shape[1] as number;
-  const reference = await referencePass(model, corpus, config, numClasses, log);
-  const { store } = reference;
-  if (store.size === 0) throw new Error('purify: the data has no samples');
-
-  const { eps, epsReason, probe } = pickEps(model, reference.probe, config, log);
-  const lr = config.optimizer.lr === 'auto' ? config.probe.lr : config.optimizer.lr;
-  if (config.optimizer.lr === 'auto') log(`learning rate ${lr} (optimizer.lr is "auto": the probe's learning rate)`);
-  const pgdOptions = { eps, alpha: eps * config.pgd.alphaRatio, steps: config.pgd.steps, randomStart: config.pgd.randomStart };
-  const optimizer = sgdMomentum(lr, config.optimizer.momentum);
+  const resume = opts.checkpoint?.resume;
+  let store: ScoreStore;
+  let state: PbeState;
+  if (resume) {
+    store = ScoreStore.fromSnapshot(resume.store);
+    state = resume.state;
+    log(`resuming at round ${state.round} epoch ${state.epoch} batch ${state.batchesDone} (checkpoint of ${resume.savedAt})`);
+  } else {
+    const reference = await referencePass(model, corpus, config, numClasses, log);
+    store = reference.store;
+    if (store.size === 0) throw new Error('purify: the data has no samples');
+    const { eps, epsReason, probe } = pickEps(model, reference.probe, config, log);
+    const lr = config.optimizer.lr === 'auto' ? config.probe.lr : config.optimizer.lr;
+    if (config.optimizer.lr === 'auto') log(`learning rate ${lr} (optimizer.lr is "auto": the probe's learning rate)`);
+    const trusted = [...initialTrustedSet(store, config.initialFraction, config.seed)];
+    state = { round: 0, epoch: 0, batchesDone: 0, partial: null, partialSeconds: 0, trusted, eps, lr, epsReason, probe, rows: [] };
+  }
+  const pgdOptions = { eps: state.eps, alpha: state.eps * config.pgd.alphaRatio, steps: config.pgd.steps, randomStart: config.pgd.randomStart };
+  const optimizer = sgdMomentum(state.lr, config.optimizer.momentum);
+  if (resume) await restoreTraining(resume, model, optimizer);
   const controller = new ScheduleController(config);
 
-  let trusted = initialTrustedSet(store, config.initialFraction, config.seed);
-  const rows: EpochRow[] = [];
+  let lastCheckpoint = performance.now();
+  const save = async () => {
+    if (!opts.checkpoint) return;
+    const seconds = await saveCheckpoint(opts.checkpoint.dir, state, store.snapshot(), model, optimizer);
+    lastCheckpoint = performance.now();
+    log('checkpoint written', { round: state.round, epoch: state.epoch, batch: state.batchesDone, seconds });
+  };
+  const checkpointDue = () =>
+    opts.checkpoint?.everyMinutes !== undefined && performance.now() - lastCheckpoint > opts.checkpoint.everyMinutes * 60_000;
+
   let pipeline = '';
   try {
-    for (let round = 0; round < controller.rounds; round++) {
-      for (let epoch = 0; epoch < controller.epochs(round); epoch++) {
-        const started = performance.now();
-        const plan = controller.plan(round, epoch);
-        const epochSeed = config.seed * 7919 + round * 101 + epoch;
-        const chain = pipe(
-          corpus.samples(trusted, `S_${round}`),
-          assignLabels({
-            source: config.labels,
-            pseudoLabel: (key) => store.pseudoLabel(key),
-            onMissing: (s, reason) => {
-              throw new Error(`${s.url} (sample ${s.key}): ${reason}; --labels ${config.labels} needs it`);
-            },
-          }),
-          shuffle({ bufferSize: opts.shuffleBuffer ?? 10_000, seed: epochSeed }),
-          batch({ size: config.batchSize }),
-          mix(plan, epochSeed),
-          pgd(() => model, pgdOptions),
-        );
-        pipeline = chain.summary;
-        const stats = await trainEpoch(model, optimizer, chain.output, config.optimizer.weightDecay, numClasses);
-        const row: EpochRow = {
-          round,
-          epoch,
-          adversarialShare: plan.adversarialShare,
-          adversarialBatches: stats.adversarialBatches,
-          trusted: trusted.size,
-          samples: stats.samples,
-          loss: stats.loss,
-          flipRate: stats.adversarialSamples ? stats.flipped / stats.adversarialSamples : null,
-          concentration: stats.flipped ? Math.max(...stats.flippedTo) / stats.flipped : null,
-          concentrationClass: stats.flipped ? stats.flippedTo.indexOf(Math.max(...stats.flippedTo)) : null,
-          seconds: (performance.now() - started) / 1000,
-          ...opts.evaluate?.(model),
-        };
-        rows.push(row);
-        log(`round ${round} epoch ${epoch}`, { ...row });
-        await opts.onEpoch?.(row);
+    while (state.round < controller.rounds) {
+      const { round, epoch } = state;
+      if (epoch === controller.epochs(round)) {
+        await similarityPass(model, corpus, store, config.batchSize, log, round);
+        const keep = controller.keepRatio(round);
+        state.trusted = topIndices(store.similarities(), keep).map((i) => store.keys[i]);
+        if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity (${state.trusted.length} samples)`);
+        state.round++;
+        state.epoch = 0;
+        await save();
+        continue;
       }
-      await similarityPass(model, corpus, store, config.batchSize, log, round);
-      const keep = controller.keepRatio(round);
-      trusted = new Set(topIndices(store.similarities(), keep).map((i) => store.keys[i]));
-      if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity (${trusted.size} samples)`);
+      const started = performance.now() - state.partialSeconds * 1000;
+      const plan = controller.plan(round, epoch);
+      const epochSeed = config.seed * 7919 + round * 101 + epoch;
+      const trusted = new Set(state.trusted);
+      const chain = pipe(
+        corpus.samples(trusted, `S_${round}`),
+        assignLabels({
+          source: config.labels,
+          pseudoLabel: (key) => store.pseudoLabel(key),
+          onMissing: (s, reason) => {
+            throw inputError(s, `${reason}; --labels ${config.labels} needs it`);
+          },
+        }),
+        shuffle({ bufferSize: opts.shuffleBuffer ?? 10_000, seed: epochSeed }),
+        batch({ size: config.batchSize }),
+        mix(plan, epochSeed),
+        skip<Batch>(state.batchesDone),
+        pgd(() => model, pgdOptions),
+      );
+      pipeline = chain.summary;
+      const stats = state.partial ?? emptyStats(numClasses);
+      for await (const b of chain.output) {
+        addBatch(stats, b, trainStep(model, optimizer, b, config.optimizer.weightDecay));
+        failpoint('train-step');
+        state.batchesDone++;
+        if (opts.stop?.stopRequested || checkpointDue()) {
+          state.partial = stats;
+          state.partialSeconds = (performance.now() - started) / 1000;
+          await save();
+          if (opts.stop?.stopRequested) throw new StoppedError(opts.stop.stopRequested, checkpointFile(opts.checkpoint?.dir ?? '.'));
+        }
+      }
+      const row: EpochRow = {
+        round,
+        epoch,
+        adversarialShare: plan.adversarialShare,
+        adversarialBatches: stats.adversarialBatches,
+        trusted: trusted.size,
+        samples: stats.samples,
+        loss: stats.samples ? stats.lossSum / stats.samples : 0,
+        flipRate: stats.adversarialSamples ? stats.flipped / stats.adversarialSamples : null,
+        concentration: stats.flipped ? Math.max(...stats.flippedTo) / stats.flipped : null,
+        concentrationClass: stats.flipped ? stats.flippedTo.indexOf(Math.max(...stats.flippedTo)) : null,
+        seconds: (performance.now() - started) / 1000,
+        ...opts.evaluate?.(model),
+      };
+      state.rows.push(row);
+      state.epoch++;
+      state.batchesDone = 0;
+      state.partial = null;
+      state.partialSeconds = 0;
+      log(`round ${round} epoch ${epoch}`, { ...row });
+      await opts.onEpoch?.(row, state.rows);
+      await save();
     }
   } finally {
     optimizer.dispose();
   }
-  return { store, trusted, eps, lr, epsReason, probe, rows, pipeline };
+  const { eps, lr, epsReason, probe, rows } = state;
+  return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline };
 }
 
 interface EpochStats {
   samples: number;
-  loss: number;
+  lossSum: number;
   adversarialBatches: number;
   adversarialSamples: number;
   flipped: number;
   flippedTo: number[];
 }
 
-async function trainEpoch(
-  model: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  batches: AsyncIterable<Batch>,
-  weightDecay: number,
-  numClasses: number,
-): Promise<EpochStats> {
-  const stats: EpochStats = { samples: 0, loss: 0, adversarialBatches: 0, adversarialSamples: 0, flipped: 0, flippedTo: new Array(numClasses).fill(0) };
-  let lossSum = 0;
-  for await (const b of batches) {
-    lossSum += trainStep(model, optimizer, b, weightDecay) * b.keys.length;
-    stats.samples += b.keys.length;
-    if (b.attack) {
-      stats.adversarialBatches++;
-      stats.adversarialSamples += b.keys.length;
-      stats.flipped += b.attack.flipped;
-      b.attack.flippedTo.forEach((n, c) => (stats.flippedTo[c] += n));
-    }
+function emptyStats(numClasses: number): EpochStats {
+  return { samples: 0, lossSum: 0, adversarialBatches: 0, adversarialSamples: 0, flipped: 0, flippedTo: new Array(numClasses).fill(0) };
+}
+
+function addBatch(stats: EpochStats, b: Batch, loss: number): void {
+  stats.lossSum += loss * b.keys.length;
+  stats.samples += b.keys.length;
+  if (b.attack) {
+    stats.adversarialBatches++;
+    stats.adversarialSamples += b.keys.length;
+    stats.flipped += b.attack.flipped;
+    b.attack.flippedTo.forEach((n, c) => (stats.flippedTo[c] += n));
   }
-  stats.loss = stats.samples ? lossSum / stats.samples : 0;
-  return stats;
 }
 
 /** Runs `fn` on inference batches of decoded samples (labels unused). */
@@ -206,6 +265,7 @@ async function referencePass(
   const started = performance.now();
   await forEachInferenceBatch(corpus.samples().output, 256, (samples, x, shape) => {
     const logits = predictLogits(model, x, shape);
+    failpoint('reference-batch');
     samples.forEach((s, i) => {
       if (!store.add(s.key, s.url, logits, i * numClasses, s.label)) duplicates++;
       else if (probe.length < config.probe.samples && hashUniform(s.key, config.seed + 1) < 0.5) probe.push(s);
@@ -252,6 +312,7 @@ async function similarityPass(
   const k = store.numClasses;
   await forEachInferenceBatch(corpus.samples().output, Math.max(size, 256), (samples, x, shape) => {
     const logits = predictLogits(model, x, shape);
+    failpoint('similarity-batch');
     samples.forEach((s, i) => {
       const index = store.indexOf(s.key);
       if (index === undefined) return;

@@ -44,6 +44,14 @@ export function pipe<A, B, C, D, E, F>(
   src: Described<A>, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>, s5: Stage<E, F>,
   ctx?: StageContext,
 ): Described<F>;
+export function pipe<A, B, C, D, E, F, G>(
+  src: Described<A>, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>, s5: Stage<E, F>,
+  s6: Stage<F, G>, ctx?: StageContext,
+): Described<G>;
+export function pipe<A, B, C, D, E, F, G, H>(
+  src: Described<A>, s1: Stage<A, B>, s2: Stage<B, C>, s3: Stage<C, D>, s4: Stage<D, E>, s5: Stage<E, F>,
+  s6: Stage<F, G>, s7: Stage<G, H>, ctx?: StageContext,
+): Described<H>;
 export function pipe(src: Described<unknown>, ...rest: unknown[]): Described<unknown> {
   const last = rest[rest.length - 1];
   const ctx: StageContext = typeof last === 'function' ? {} : ((rest.pop() as StageContext | undefined) ?? {});

@@ -75,6 +75,34 @@ export class ScoreStore {
     return this.similarity.subarray(0, this.size);
   }
 
+  /** The store's whole state as plain typed arrays (for checkpoints). */
+  snapshot(): ScoreStoreSnapshot {
+    const n = this.size;
+    return {
+      numClasses: this.numClasses,
+      keys: this.keys.slice(),
+      urls: this.urls.slice(),
+      refLogits: this.refLogits.slice(0, n * this.numClasses),
+      pseudoLabels: this.pseudoLabels.slice(0, n),
+      givenLabels: this.givenLabels.slice(0, n),
+      similarity: this.similarity.slice(0, n),
+    };
+  }
+
+  static fromSnapshot(s: ScoreStoreSnapshot): ScoreStore {
+    const store = new ScoreStore(s.numClasses, Math.max(1, s.keys.length));
+    store.refLogits.set(s.refLogits);
+    store.pseudoLabels.set(s.pseudoLabels);
+    store.givenLabels.set(s.givenLabels);
+    store.similarity.set(s.similarity);
+    s.keys.forEach((key, i) => {
+      store.keys.push(key);
+      store.urls.push(s.urls[i]);
+      store.index.set(key, i);
+    });
+    return store;
+  }
+
   private grow(): void {
     const capacity = this.pseudoLabels.length * 2;
     const grown = <T extends Float32Array | Int32Array>(a: T, per = 1): T => {
@@ -87,4 +115,14 @@ export class ScoreStore {
     this.givenLabels = grown(this.givenLabels);
     this.similarity = grown(this.similarity);
   }
+}
+
+export interface ScoreStoreSnapshot {
+  numClasses: number;
+  keys: string[];
+  urls: string[];
+  refLogits: Float32Array;
+  pseudoLabels: Int32Array;
+  givenLabels: Int32Array;
+  similarity: Float32Array;
 }
