@@ -2,7 +2,8 @@ import { Option, type Command } from 'commander';
 import { initBackend, type BackendInfo } from '../backend/select.js';
 import { usageError } from '../errors.js';
 import { BadSampleLog } from '../sources/bad-samples.js';
-import { createLog, type Log, type LogFormat } from './log.js';
+import { TerminalProgress, type ProgressSink } from '../report/progress.js';
+import { createLog, wantsProgressBars, type Log, type LogFormat } from './log.js';
 
 export interface CommonOptions {
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -22,11 +23,20 @@ export function addCommonOptions(cmd: Command): Command {
     .option('--max-bad-samples <n>', 'fail once more samples than this were skipped', intArg('--max-bad-samples'), 1000);
 }
 
-export async function setup(opts: CommonOptions): Promise<{ log: Log; backend: BackendInfo; badSamples: BadSampleLog }> {
-  const log = createLog({ format: opts.logFormat, quiet: opts.quiet });
+export interface Setup {
+  log: Log;
+  backend: BackendInfo;
+  badSamples: BadSampleLog;
+  /** Progress events go here: bars on a terminal, nowhere otherwise (the log lines carry progress then). */
+  progress: ProgressSink;
+}
+
+export async function setup(opts: CommonOptions, withProgress = false): Promise<Setup> {
+  const bars = withProgress && wantsProgressBars({ format: opts.logFormat, quiet: opts.quiet }) ? new TerminalProgress() : undefined;
+  const log = createLog({ format: opts.logFormat, quiet: opts.quiet, write: bars?.write });
   const backend = await initBackend(opts.backend ?? (process.env.PBE_BACKEND as CommonOptions['backend']) ?? 'auto', (m) => log(m));
   const badSamples = new BadSampleLog({ policy: opts.onBadSample, maxBadSamples: opts.maxBadSamples, log });
-  return { log, backend, badSamples };
+  return { log, backend, badSamples, progress: bars?.sink ?? (() => {}) };
 }
 
 export function intArg(name: string) {

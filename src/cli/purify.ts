@@ -68,7 +68,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
   const o = options.resume ? await resumeOptions(options.resume) : options;
   if (!o.model || !o.data || !o.out) throw usageError('purify needs --model, --data and --out (or --resume RUN_DIR)');
   const out = o.out;
-  const { log, backend, badSamples } = await setup(options);
+  const { log, backend, badSamples, progress } = await setup(options, true);
   const overrides: Record<string, unknown> = {};
   if (o.labels) overrides.labels = o.labels;
   if (o.seed !== undefined) overrides.seed = o.seed;
@@ -113,6 +113,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
       onEpoch: (_row, rows) => writeMetrics(out, rows),
       checkpoint: { dir: out, everyMinutes: o.checkpointEvery, resume },
       stop,
+      progress,
     });
   } catch (err) {
     if (err instanceof StoppedError) await writeRunJson(out, { ...runInfo, status: 'stopped', stoppedAt: new Date().toISOString() });

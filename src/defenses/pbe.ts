@@ -18,6 +18,7 @@ import { sgdMomentum, trainStep } from '../stages/train.js';
 import { checkpointFile, restoreTraining, saveCheckpoint, type Checkpoint } from '../pipeline/checkpoint.js';
 import { failpoint } from '../pipeline/failpoints.js';
 import { StoppedError, type StopSignal } from '../pipeline/stop-signal.js';
+import type { ProgressSink } from '../report/progress.js';
 import { chooseEps, probeEps, type ProbePoint } from './probe.js';
 
 /**
@@ -63,6 +64,7 @@ export interface PurifyOptions {
   /** Checkpoints in `dir` at every epoch end, every `everyMinutes` and on a stop request; `resume` continues one. */
   checkpoint?: { dir: string; everyMinutes?: number; resume?: Checkpoint<PbeState> };
   stop?: StopSignal;
+  progress?: ProgressSink;
 }
 
 export interface PurifyResult {
@@ -95,6 +97,7 @@ export interface PbeState {
 
 export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions): Promise<PurifyResult> {
   const { config, log } = opts;
+  const progress = opts.progress ?? (() => {});
   const numClasses = model.outputs[0].shape[1] as number;
   const resume = opts.checkpoint?.resume;
   let store: ScoreStore;
@@ -104,7 +107,7 @@ export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: Pur
     state = resume.state;
     log(`resuming at round ${state.round} epoch ${state.epoch} batch ${state.batchesDone} (checkpoint of ${resume.savedAt})`);
   } else {
-    const reference = await referencePass(model, corpus, config, numClasses, log);
+    const reference = await referencePass(model, corpus, config, numClasses, log, progress);
     store = reference.store;
     if (store.size === 0) throw new Error('purify: the data has no samples');
     const { eps, epsReason, probe } = pickEps(model, reference.probe, config, log);
@@ -133,7 +136,7 @@ export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: Pur
     while (state.round < controller.rounds) {
       const { round, epoch } = state;
       if (epoch === controller.epochs(round)) {
-        await similarityPass(model, corpus, store, config.batchSize, log, round);
+        await similarityPass(model, corpus, store, config.batchSize, log, round, progress);
         const keep = controller.keepRatio(round);
         state.trusted = topIndices(store.similarities(), keep).map((i) => store.keys[i]);
         if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity (${state.trusted.length} samples)`);
@@ -163,8 +166,10 @@ export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: Pur
       );
       pipeline = chain.summary;
       const stats = state.partial ?? emptyStats(numClasses);
+      progress({ kind: 'epoch', round, rounds: controller.rounds, epoch, epochs: controller.epochs(round), samples: trusted.size });
       for await (const b of chain.output) {
         addBatch(stats, b, trainStep(model, optimizer, b, config.optimizer.weightDecay));
+        progress({ kind: 'step', done: stats.samples });
         failpoint('train-step');
         state.batchesDone++;
         if (opts.stop?.stopRequested || checkpointDue()) {
@@ -199,6 +204,7 @@ export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: Pur
     }
   } finally {
     optimizer.dispose();
+    progress({ kind: 'end' });
   }
   const { eps, lr, epsReason, probe, rows } = state;
   return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline };
@@ -258,6 +264,7 @@ async function referencePass(
   config: PurifyConfig,
   numClasses: number,
   log: PurifyOptions['log'],
+  progress: ProgressSink,
 ): Promise<ReferenceResult> {
   const store = new ScoreStore(numClasses);
   const probe: Sample[] = [];
@@ -270,6 +277,7 @@ async function referencePass(
       if (!store.add(s.key, s.url, logits, i * numClasses, s.label)) duplicates++;
       else if (probe.length < config.probe.samples && hashUniform(s.key, config.seed + 1) < 0.5) probe.push(s);
     });
+    progress({ kind: 'pass', name: 'reference', done: store.size + duplicates });
   });
   if (duplicates > 0) log(`reference pass: ${duplicates} duplicate keys ignored (first occurrence kept)`);
   log(`reference pass: ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -307,9 +315,12 @@ async function similarityPass(
   size: number,
   log: PurifyOptions['log'],
   round: number,
+  progress: ProgressSink,
 ): Promise<void> {
   const started = performance.now();
   const k = store.numClasses;
+  let done = 0;
+  progress({ kind: 'pass', name: 'scoring', done, total: store.size });
   await forEachInferenceBatch(corpus.samples().output, Math.max(size, 256), (samples, x, shape) => {
     const logits = predictLogits(model, x, shape);
     failpoint('similarity-batch');
@@ -319,6 +330,8 @@ async function similarityPass(
       const [ref, offset] = store.reference(index);
       store.setSimilarity(index, cosine(ref, offset, logits, i * k, k));
     });
+    done += samples.length;
+    progress({ kind: 'pass', name: 'scoring', done, total: store.size });
   });
   log(`round ${round}: similarity pass over ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

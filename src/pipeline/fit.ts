@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Corpus } from '../defenses/pbe.js';
+import { inputError } from '../errors.js';
 import { batch } from '../stages/batch.js';
 import { assignLabels } from '../stages/label.js';
 import { shuffle } from '../stages/shuffle.js';
 import { trainStep } from '../stages/train.js';
 import { pipe } from './pipe.js';
+import type { ProgressSink } from '../report/progress.js';
 
 export interface FitOptions {
   epochs: number;
@@ -14,11 +16,13 @@ export interface FitOptions {
   log: (message: string, fields?: Record<string, unknown>) => void;
   shuffleBuffer?: number;
   onEpoch?: (epoch: number, loss: number, model: tf.LayersModel) => Promise<void> | void;
+  progress?: ProgressSink;
 }
 
 /** Plain supervised training with Adam on the labels in the shards (how `pbe train` makes a model). */
 export async function fitModel(model: tf.LayersModel, corpus: Corpus, opts: FitOptions): Promise<void> {
   const optimizer = tf.train.adam(opts.lr);
+  let lastEpochSamples = 0;
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       const started = performance.now();
@@ -28,7 +32,7 @@ export async function fitModel(model: tf.LayersModel, corpus: Corpus, opts: FitO
           source: 'given',
           pseudoLabel: () => undefined,
           onMissing: (s, reason) => {
-            throw new Error(`${s.url} (sample ${s.key}): ${reason}; training needs labelled shards`);
+            throw inputError(s, `${reason}; training needs labelled shards`);
           },
         }),
         shuffle({ bufferSize: opts.shuffleBuffer ?? 20_000, seed: opts.seed * 7919 + epoch }),
@@ -36,10 +40,13 @@ export async function fitModel(model: tf.LayersModel, corpus: Corpus, opts: FitO
       );
       let lossSum = 0;
       let samples = 0;
+      opts.progress?.({ kind: 'epoch', round: 0, rounds: 1, epoch, epochs: opts.epochs, samples: lastEpochSamples });
       for await (const b of chain.output) {
         lossSum += trainStep(model, optimizer, b, 0) * b.keys.length;
         samples += b.keys.length;
+        opts.progress?.({ kind: 'step', done: samples });
       }
+      lastEpochSamples = samples;
       const loss = samples ? lossSum / samples : 0;
       opts.log(`epoch ${epoch + 1}/${opts.epochs}: loss ${loss.toFixed(4)} on ${samples} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`, {
         epoch,
@@ -50,5 +57,6 @@ export async function fitModel(model: tf.LayersModel, corpus: Corpus, opts: FitO
     }
   } finally {
     optimizer.dispose();
+    opts.progress?.({ kind: 'end' });
   }
 }
