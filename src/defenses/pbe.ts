@@ -10,7 +10,7 @@ import { batch, pack } from '../stages/batch.js';
 import type { Batch } from '../stages/batch-types.js';
 import { assignLabels } from '../stages/label.js';
 import { mix } from '../stages/mix.js';
-import { formatEps, pgd } from '../stages/pgd.js';
+import { inProcessAttacker, pgd, formatEps, type Attacker } from '../stages/pgd.js';
 import { cosine, predictLogits, topIndices } from '../stages/score.js';
 import { shuffle } from '../stages/shuffle.js';
 import { skip } from '../stages/skip.js';
@@ -19,6 +19,8 @@ import { checkpointFile, restoreTraining, saveCheckpoint, type Checkpoint } from
 import { failpoint } from '../pipeline/failpoints.js';
 import { StoppedError, type StopSignal } from '../pipeline/stop-signal.js';
 import type { ProgressSink } from '../report/progress.js';
+import type { BackendRequest } from '../backend/select.js';
+import { ComputePool } from '../pipeline/compute-pool.js';
 import { chooseEps, probeEps, type ProbePoint } from './probe.js';
 
 /**
@@ -65,6 +67,15 @@ export interface PurifyOptions {
   checkpoint?: { dir: string; everyMinutes?: number; resume?: Checkpoint<PbeState> };
   stop?: StopSignal;
   progress?: ProgressSink;
+  /** PGD and scoring on a worker pool (workers > 0) or on this thread (0). */
+  compute?: ComputeOptions;
+}
+
+export interface ComputeOptions {
+  workers: number;
+  backend: BackendRequest;
+  /** 'steps': replicas get the weights after every train step (exact); 'epoch': once per epoch, with look-ahead. */
+  weightsRefresh: 'steps' | 'epoch';
 }
 
 export interface PurifyResult {
@@ -96,10 +107,34 @@ export interface PbeState {
 }
 
 export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions): Promise<PurifyResult> {
-  const { config, log } = opts;
   const progress = opts.progress ?? (() => {});
   const numClasses = model.outputs[0].shape[1] as number;
   const resume = opts.checkpoint?.resume;
+  const compute = opts.compute ?? { workers: 0, backend: 'auto', weightsRefresh: 'steps' };
+  const pool = compute.workers > 0 ? new ComputePool({ workers: compute.workers, backend: compute.backend, model }) : undefined;
+  const logitsOf = async (x: Float32Array, shape: [number, number, number, number]) => (pool ? pool.logits(x, shape) : predictLogits(model, x, shape));
+  try {
+    return await runPbe(model, corpus, opts, { pool, logitsOf, compute, numClasses, resume, progress });
+  } finally {
+    await pool?.destroy();
+    progress({ kind: 'end' });
+  }
+}
+
+interface RunContext {
+  pool: ComputePool | undefined;
+  logitsOf: LogitsOf;
+  compute: ComputeOptions;
+  numClasses: number;
+  resume: Checkpoint<PbeState> | undefined;
+  progress: ProgressSink;
+}
+
+type LogitsOf = (x: Float32Array, shape: [number, number, number, number]) => Promise<Float32Array> | Float32Array;
+
+async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions, ctx: RunContext): Promise<PurifyResult> {
+  const { config, log } = opts;
+  const { pool, logitsOf, compute, numClasses, resume, progress } = ctx;
   let store: ScoreStore;
   let state: PbeState;
   if (resume) {
@@ -107,7 +142,7 @@ export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: Pur
     state = resume.state;
     log(`resuming at round ${state.round} epoch ${state.epoch} batch ${state.batchesDone} (checkpoint of ${resume.savedAt})`);
   } else {
-    const reference = await referencePass(model, corpus, config, numClasses, log, progress);
+    const reference = await referencePass(logitsOf, corpus, config, numClasses, log, progress);
     store = reference.store;
     if (store.size === 0) throw new Error('purify: the data has no samples');
     const { eps, epsReason, probe } = pickEps(model, reference.probe, config, log);
@@ -119,6 +154,23 @@ export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: Pur
   const pgdOptions = { eps: state.eps, alpha: state.eps * config.pgd.alphaRatio, steps: config.pgd.steps, randomStart: config.pgd.randomStart };
   const optimizer = sgdMomentum(state.lr, config.optimizer.momentum);
   if (resume) await restoreTraining(resume, model, optimizer);
+  let weightsChanged = true;
+  const attacker: Attacker = pool
+    ? (b) => {
+        if (weightsChanged && compute.weightsRefresh === 'steps') {
+          pool.refreshWeights(model);
+          weightsChanged = false;
+        }
+        return pool.pgd(b.x, b.labels, b.shape, pgdOptions);
+      }
+    : inProcessAttacker(() => model, pgdOptions);
+  const pgdStage = () =>
+    pgd(attacker, {
+      pgd: pgdOptions,
+      numClasses,
+      lookahead: pool && compute.weightsRefresh === 'epoch' ? compute.workers : 0,
+      where: pool ? `${pool.workers} workers, weights every ${compute.weightsRefresh === 'steps' ? 'step' : 'epoch'}` : 'main thread',
+    });
   const controller = new ScheduleController(config);
 
   let lastCheckpoint = performance.now();
@@ -136,7 +188,8 @@ export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: Pur
     while (state.round < controller.rounds) {
       const { round, epoch } = state;
       if (epoch === controller.epochs(round)) {
-        await similarityPass(model, corpus, store, config.batchSize, log, round, progress);
+        pool?.refreshWeights(model);
+        await similarityPass(logitsOf, corpus, store, config.batchSize, log, round, progress);
         const keep = controller.keepRatio(round);
         state.trusted = topIndices(store.similarities(), keep).map((i) => store.keys[i]);
         if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity (${state.trusted.length} samples)`);
@@ -146,6 +199,7 @@ export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: Pur
         continue;
       }
       const started = performance.now() - state.partialSeconds * 1000;
+      if (pool && compute.weightsRefresh === 'epoch') pool.refreshWeights(model);
       const plan = controller.plan(round, epoch);
       const epochSeed = config.seed * 7919 + round * 101 + epoch;
       const trusted = new Set(state.trusted);
@@ -162,13 +216,14 @@ export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: Pur
         batch({ size: config.batchSize }),
         mix(plan, epochSeed),
         skip<Batch>(state.batchesDone),
-        pgd(() => model, pgdOptions),
+        pgdStage(),
       );
       pipeline = chain.summary;
       const stats = state.partial ?? emptyStats(numClasses);
       progress({ kind: 'epoch', round, rounds: controller.rounds, epoch, epochs: controller.epochs(round), samples: trusted.size });
       for await (const b of chain.output) {
         addBatch(stats, b, trainStep(model, optimizer, b, config.optimizer.weightDecay));
+        weightsChanged = true;
         progress({ kind: 'step', done: stats.samples });
         failpoint('train-step');
         state.batchesDone++;
@@ -204,7 +259,6 @@ export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: Pur
     }
   } finally {
     optimizer.dispose();
-    progress({ kind: 'end' });
   }
   const { eps, lr, epsReason, probe, rows } = state;
   return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline };
@@ -238,19 +292,20 @@ function addBatch(stats: EpochStats, b: Batch, loss: number): void {
 async function forEachInferenceBatch(
   samples: AsyncIterable<Sample>,
   size: number,
-  fn: (batch: Sample[], x: Float32Array, shape: [number, number, number, number]) => void,
+  fn: (batch: Sample[], x: Float32Array, shape: [number, number, number, number]) => Promise<void>,
 ): Promise<void> {
   let pending: Sample[] = [];
-  const flush = () => {
+  const flush = async () => {
     const b = pack(pending.map((s) => ({ ...s, label: -1 })));
-    fn(pending, b.x, b.shape);
+    const batch = pending;
     pending = [];
+    await fn(batch, b.x, b.shape);
   };
   for await (const s of samples) {
     pending.push(s);
-    if (pending.length === size) flush();
+    if (pending.length === size) await flush();
   }
-  if (pending.length > 0) flush();
+  if (pending.length > 0) await flush();
 }
 
 interface ReferenceResult {
@@ -259,7 +314,7 @@ interface ReferenceResult {
 }
 
 async function referencePass(
-  model: tf.LayersModel,
+  logitsOf: LogitsOf,
   corpus: Corpus,
   config: PurifyConfig,
   numClasses: number,
@@ -270,8 +325,8 @@ async function referencePass(
   const probe: Sample[] = [];
   let duplicates = 0;
   const started = performance.now();
-  await forEachInferenceBatch(corpus.samples().output, 256, (samples, x, shape) => {
-    const logits = predictLogits(model, x, shape);
+  await forEachInferenceBatch(corpus.samples().output, 256, async (samples, x, shape) => {
+    const logits = await logitsOf(x, shape);
     failpoint('reference-batch');
     samples.forEach((s, i) => {
       if (!store.add(s.key, s.url, logits, i * numClasses, s.label)) duplicates++;
@@ -309,7 +364,7 @@ function initialTrustedSet(store: ScoreStore, fraction: number, seed: number): S
 }
 
 async function similarityPass(
-  model: tf.LayersModel,
+  logitsOf: LogitsOf,
   corpus: Corpus,
   store: ScoreStore,
   size: number,
@@ -321,8 +376,8 @@ async function similarityPass(
   const k = store.numClasses;
   let done = 0;
   progress({ kind: 'pass', name: 'scoring', done, total: store.size });
-  await forEachInferenceBatch(corpus.samples().output, Math.max(size, 256), (samples, x, shape) => {
-    const logits = predictLogits(model, x, shape);
+  await forEachInferenceBatch(corpus.samples().output, Math.max(size, 256), async (samples, x, shape) => {
+    const logits = await logitsOf(x, shape);
     failpoint('similarity-batch');
     samples.forEach((s, i) => {
       const index = store.indexOf(s.key);

@@ -55,29 +55,43 @@ export function attackStats(predicted: Int32Array, labels: Int32Array, numClasse
   return { flipped, flippedTo };
 }
 
+/** Computes the PGD examples of a batch and the attacked model's predictions on them. */
+export type Attacker = (b: Batch) => Promise<{ x: Float32Array; predicted: Int32Array }>;
+
+/** PGD on the calling thread, against the model as it is when the batch comes. */
+export function inProcessAttacker(model: () => tf.LayersModel, opts: PgdOptions): Attacker {
+  return async (b) => {
+    const m = model();
+    return tf.tidy(() => {
+      const adv = pgdExamples(m, tf.tensor4d(b.x, b.shape), tf.tensor1d(b.labels, 'int32'), opts);
+      const predicted = (m.predict(adv) as tf.Tensor).argMax(-1).dataSync() as Int32Array;
+      return { x: adv.dataSync() as Float32Array, predicted };
+    });
+  };
+}
+
 /**
- * Replaces each batch marked adversarial by its PGD examples against the current model, with attack stats.
+ * Replaces each batch marked adversarial by its PGD examples, with attack stats. With `lookahead` n > 0 the
+ * attacks of the next n batches start before the current one is consumed (for attackers that run elsewhere
+ * and do not need the newest weights); batches still come out in order.
  *
- *   pipe(batches, mix(plan), pgd(() => model, opts), ...)
+ *   pipe(batches, mix(plan), pgd(inProcessAttacker(() => model, opts), { pgd: opts, numClasses: 10 }), ...)
  */
-export function pgd(model: () => tf.LayersModel, opts: PgdOptions): Stage<Batch, Batch> {
-  return stage(`pgd(eps=${formatEps(opts.eps)}, steps=${opts.steps})`, async function* (source) {
+export function pgd(attack: Attacker, opts: { pgd: PgdOptions; numClasses: number; lookahead?: number; where?: string }): Stage<Batch, Batch> {
+  const where = opts.where ? `, ${opts.where}` : '';
+  const lookahead = opts.lookahead ?? 0;
+  return stage(`pgd(eps=${formatEps(opts.pgd.eps)}, steps=${opts.pgd.steps}${where})`, async function* (source) {
+    const attacked = async (b: Batch): Promise<Batch> => {
+      if (!b.adversarial) return b;
+      const { x, predicted } = await attack(b);
+      return { ...b, x, attack: attackStats(predicted, b.labels, opts.numClasses) };
+    };
+    const pending: Promise<Batch>[] = [];
     for await (const b of source) {
-      if (!b.adversarial) {
-        yield b;
-        continue;
-      }
-      const m = model();
-      const numClasses = m.outputs[0].shape[1] as number;
-      const [advPixels, predicted] = tf.tidy(() => {
-        const x = tf.tensor4d(b.x, b.shape);
-        const y = tf.tensor1d(b.labels, 'int32');
-        const adv = pgdExamples(m, x, y, opts);
-        const pred = (m.predict(adv) as tf.Tensor).argMax(-1);
-        return [adv.dataSync() as Float32Array, pred.dataSync() as Int32Array];
-      });
-      yield { ...b, x: advPixels, attack: attackStats(predicted, b.labels, numClasses) };
+      pending.push(attacked(b));
+      if (pending.length > lookahead) yield await pending.shift()!;
     }
+    while (pending.length > 0) yield await pending.shift()!;
   });
 }
 

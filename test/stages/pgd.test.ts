@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../../src/models/zoo.js';
-import { attackStats, pgd, pgdExamples } from '../../src/stages/pgd.js';
+import { attackStats, inProcessAttacker, pgd, pgdExamples } from '../../src/stages/pgd.js';
 import type { Batch } from '../../src/stages/batch-types.js';
 
 beforeAll(async () => {
@@ -65,7 +65,8 @@ describe('pgd stage', () => {
       yield make(true);
     }
     const out: Batch[] = [];
-    for await (const b of pgd(() => model, { eps: 0.3, alpha: 0.1, steps: 5, randomStart: false })(source(), {})) out.push(b);
+    const opts = { eps: 0.3, alpha: 0.1, steps: 5, randomStart: false };
+    for await (const b of pgd(inProcessAttacker(() => model, opts), { pgd: opts, numClasses: 4 })(source(), {})) out.push(b);
     expect(out[0].x).toBe(pixels);
     expect(out[0].attack).toBeUndefined();
     expect(out[1].x).not.toEqual(pixels);

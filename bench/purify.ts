@@ -1,0 +1,99 @@
+/**
+ * Benchmarks of the purification loop (issue: long-running jobs), all in one run so ratios hold:
+ *  1. one fully adversarial PBE epoch over the committed Fashion-MNIST subset (4,000 images, batch 128,
+ *     eps 0.05, 7 steps) with PGD on the main thread, on 1 and on 2 compute workers (weights every step,
+ *     exact), and 2 workers with weights once per epoch (look-ahead);
+ *  2. checkpoint write for a Fashion-MNIST-sized run (60,000 samples in the score store, cnn-small);
+ *  3. resume-to-first-step: `pbe purify --resume` from process start to the first training step done.
+ * Prints medians; run with `npm run bench:purify`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '../src/backend/select.js';
+import { loadPurifyConfig } from '../src/config/load.js';
+import { dataDir, packageRoot } from '../src/config/paths.js';
+import { purifyPbe, type ComputeOptions } from '../src/defenses/pbe.js';
+import { saveModel } from '../src/models/io.js';
+import { buildModel } from '../src/models/zoo.js';
+import { saveCheckpoint } from '../src/pipeline/checkpoint.js';
+import { shardCorpus } from '../src/pipeline/corpus.js';
+import { ScoreStore } from '../src/pipeline/score-store.js';
+import { sgdMomentum } from '../src/stages/train.js';
+import { BadSampleLog } from '../src/sources/bad-samples.js';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const repeats = Number(process.env.BENCH_REPEATS ?? 3);
+
+await initBackend('wasm', () => {});
+const subset = join(dataDir, 'fashion-mnist-subset/train-*.tar');
+const corpus = shardCorpus(subset, { expected: { height: 28, width: 28, channels: 1 }, badSamples: new BadSampleLog({ policy: 'fail' }) });
+const config = await loadPurifyConfig({
+  preset: 'fashion-mnist',
+  overrides: { initialFraction: 1, keepRatio: [], rounds: [{ epochs: 1, adversarial: { epochs: 1, share: 1, maxBatches: null } }] },
+});
+
+async function adversarialEpoch(compute: ComputeOptions): Promise<number> {
+  const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
+  const result = await purifyPbe(model, corpus, { config, log: () => {}, compute });
+  model.dispose();
+  return result.rows[0].seconds;
+}
+
+console.log(`1. one adversarial PBE epoch, 4000 samples, batch 128, PGD eps 0.05 x 7 steps (median of ${repeats})`);
+const variants: [string, ComputeOptions][] = [
+  ['main thread (0 workers)', { workers: 0, backend: 'wasm', weightsRefresh: 'steps' }],
+  ['1 worker, weights every step', { workers: 1, backend: 'wasm', weightsRefresh: 'steps' }],
+  ['2 workers, weights every step', { workers: 2, backend: 'wasm', weightsRefresh: 'steps' }],
+  ['2 workers, weights every epoch', { workers: 2, backend: 'wasm', weightsRefresh: 'epoch' }],
+];
+const epochSeconds = new Map<string, number>();
+for (const [name, compute] of variants) {
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) times.push(await adversarialEpoch(compute));
+  epochSeconds.set(name, median(times));
+  console.log(`   ${name.padEnd(32)} ${median(times).toFixed(2)} s  ${(4000 / median(times)).toFixed(0)} samples/s`);
+}
+
+console.log('2. checkpoint write, 60,000 samples in the store, cnn-small weights and momentum');
+const dir = await mkdtemp(join(tmpdir(), 'pbe-bench-'));
+const store = new ScoreStore(10, 60_000);
+const logits = Float32Array.from({ length: 10 }, (_, i) => i);
+for (let i = 0; i < 60_000; i++) store.add(`train-${String(i).padStart(6, '0')}`, `data/train-${String(Math.floor(i / 5000)).padStart(6, '0')}.tar`, logits, 0, i % 10);
+const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
+const optimizer = sgdMomentum(0.01, 0.9);
+optimizer.minimize(() => (model.predict(tf.zeros([1, 28, 28, 1])) as tf.Tensor).sum() as tf.Scalar, false, model.trainableWeights.map((w) => w.read() as tf.Variable));
+const state = { trusted: store.keys.slice(0, 42_000), rows: [] };
+const writes: number[] = [];
+for (let i = 0; i < 5; i++) writes.push(await saveCheckpoint(dir, state, store.snapshot(), model, optimizer));
+console.log(`   median ${median(writes).toFixed(3)} s (max ${Math.max(...writes).toFixed(3)} s)`);
+
+console.log('3. resume to first step: `pbe purify --resume` on the subset, from process start to the first train step');
+const cli = join(packageRoot, 'dist/src/cli/main.js');
+const run = (args: string[], env: Record<string, string>) =>
+  new Promise<number>((resolve) => {
+    const started = performance.now();
+    const child = spawn('node', [cli, ...args], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    child.on('close', () => resolve((performance.now() - started) / 1000));
+  });
+await saveModel(model, join(dir, 'model'));
+await writeFile(join(dir, 'short.json'), JSON.stringify({ initialFraction: 0.25, keepRatio: [0.5], rounds: [{ epochs: 2, adversarial: { epochs: 2, share: 1, maxBatches: null } }, { epochs: 1, adversarial: { epochs: 0, share: 1, maxBatches: null } }] }));
+const resumes: number[] = [];
+for (let i = 0; i < repeats; i++) {
+  const out = join(dir, `run-${i}`);
+  await run(['purify', '--model', join(dir, 'model'), '--data', subset, '--out', out, '--config', join(dir, 'short.json'), '--preset', 'fashion-mnist', '--quiet'], { PBE_FAILPOINT: 'train-step:3' });
+  resumes.push(await run(['purify', '--resume', out, '--quiet'], { PBE_FAILPOINT: 'train-step:1' }));
+}
+console.log(`   median ${median(resumes).toFixed(2)} s`);
+await rm(dir, { recursive: true, force: true });
+
+const main = epochSeconds.get('main thread (0 workers)')!;
+const one = epochSeconds.get('1 worker, weights every step')!;
+const two = epochSeconds.get('2 workers, weights every step')!;
+const twoEpoch = epochSeconds.get('2 workers, weights every epoch')!;
+console.log('ratios (epoch throughput)');
+console.log(`   2 workers / 1 worker (exact):         ${(one / two).toFixed(2)}x`);
+console.log(`   2 workers (epoch refresh) / 1 worker: ${(one / twoEpoch).toFixed(2)}x`);
+console.log(`   2 workers (exact) / main thread:      ${(main / two).toFixed(2)}x`);

@@ -1,0 +1,89 @@
+import * as tf from '@tensorflow/tfjs';
+import { Piscina } from 'piscina';
+import { join } from 'node:path';
+import type { BackendRequest } from '../backend/select.js';
+import { packageRoot } from '../config/paths.js';
+import type { PgdOptions } from '../stages/pgd.js';
+import type { ComputeResult, ComputeTask, ComputeWorkerData, WeightsMessage } from './compute-worker.js';
+
+const workerFile = join(packageRoot, 'dist/src/pipeline/compute-worker.js');
+
+/**
+ * PGD and scoring on a pool of worker threads, each with its own backend and a replica of the model. A batch
+ * is split across the workers; the replicas get the weights of the snapshot taken by `refreshWeights()`.
+ *
+ *   const pool = new ComputePool({ workers: 2, backend: 'wasm', model });
+ *   pool.refreshWeights(model);                        // after each train step ('steps') or epoch ('epoch')
+ *   const { x, predicted } = await pool.pgd(batchX, labels, shape, pgdOptions);
+ */
+export class ComputePool {
+  readonly workers: number;
+  private readonly pool: Piscina;
+  private weights: WeightsMessage = { version: -1, shapes: [], data: [] };
+
+  constructor(opts: { workers: number; backend: BackendRequest; model: tf.LayersModel }) {
+    this.workers = opts.workers;
+    const workerData: ComputeWorkerData = { backend: opts.backend, topology: JSON.stringify(opts.model.toJSON(null, false)) };
+    this.pool = new Piscina({ filename: workerFile, minThreads: opts.workers, maxThreads: opts.workers, workerData, idleTimeout: 60_000 });
+    this.refreshWeights(opts.model);
+  }
+
+  /** Takes a snapshot of the model's weights; later tasks carry it to the replicas. */
+  refreshWeights(model: tf.LayersModel): void {
+    const weights = model.getWeights();
+    this.weights = {
+      version: this.weights.version + 1,
+      shapes: weights.map((w) => w.shape),
+      data: weights.map((w) => Float32Array.from(w.dataSync() as Float32Array)),
+    };
+  }
+
+  async pgd(x: Float32Array, labels: Int32Array, shape: [number, number, number, number], pgd: PgdOptions): Promise<{ x: Float32Array; predicted: Int32Array }> {
+    const parts = await Promise.all(
+      this.split(shape[0]).map(([start, n]) => {
+        const per = shape[1] * shape[2] * shape[3];
+        const task: ComputeTask = { kind: 'pgd', weights: this.weights, x: x.slice(start * per, (start + n) * per), labels: labels.slice(start, start + n), shape: [n, shape[1], shape[2], shape[3]], pgd };
+        return this.pool.run(task, { transferList: [task.x.buffer as ArrayBuffer, task.labels.buffer as ArrayBuffer] }) as Promise<Extract<ComputeResult, { x: Float32Array }>>;
+      }),
+    );
+    return { x: concat(parts.map((p) => p.x), Float32Array), predicted: concat(parts.map((p) => p.predicted), Int32Array) };
+  }
+
+  async logits(x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array> {
+    const per = shape[1] * shape[2] * shape[3];
+    const parts = await Promise.all(
+      this.split(shape[0]).map(([start, n]) => {
+        const task: ComputeTask = { kind: 'logits', weights: this.weights, x: x.slice(start * per, (start + n) * per), shape: [n, shape[1], shape[2], shape[3]] };
+        return this.pool.run(task, { transferList: [task.x.buffer as ArrayBuffer] }) as Promise<Extract<ComputeResult, { logits: Float32Array }>>;
+      }),
+    );
+    return concat(parts.map((p) => p.logits), Float32Array);
+  }
+
+  async destroy(): Promise<void> {
+    await this.pool.destroy();
+  }
+
+  /** [start, count] chunks, one per worker, as even as possible. */
+  private split(n: number): [number, number][] {
+    const parts = Math.min(this.workers, n);
+    const chunks: [number, number][] = [];
+    let start = 0;
+    for (let i = 0; i < parts; i++) {
+      const count = Math.floor(n / parts) + (i < n % parts ? 1 : 0);
+      chunks.push([start, count]);
+      start += count;
+    }
+    return chunks;
+  }
+}
+
+function concat<T extends Float32Array | Int32Array>(parts: T[], Type: new (n: number) => T): T {
+  const out = new Type(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

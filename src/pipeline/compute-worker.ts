@@ -1,0 +1,56 @@
+/**
+ * A compute worker (run by piscina): its own backend instance and a replica of the model, refreshed from the
+ * weights each task carries when their version changed. Tasks: PGD examples of a batch, or logits of a batch.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { workerData } from 'node:worker_threads';
+import { initBackend, type BackendRequest } from '../backend/select.js';
+import { pgdExamples, type PgdOptions } from '../stages/pgd.js';
+
+export interface ComputeWorkerData {
+  backend: BackendRequest;
+  /** model.toJSON(): the architecture, without weights. */
+  topology: string;
+}
+
+export interface WeightsMessage {
+  version: number;
+  shapes: number[][];
+  data: Float32Array[];
+}
+
+export type ComputeTask =
+  | { kind: 'pgd'; weights: WeightsMessage; x: Float32Array; labels: Int32Array; shape: [number, number, number, number]; pgd: PgdOptions }
+  | { kind: 'logits'; weights: WeightsMessage; x: Float32Array; shape: [number, number, number, number] };
+
+export type ComputeResult = { x: Float32Array; predicted: Int32Array } | { logits: Float32Array };
+
+let replica: Promise<tf.LayersModel> | undefined;
+let loadedVersion = -1;
+
+function model(): Promise<tf.LayersModel> {
+  replica ??= (async () => {
+    const init = workerData as ComputeWorkerData;
+    await initBackend(init.backend, () => {});
+    return tf.models.modelFromJSON(JSON.parse(init.topology));
+  })();
+  return replica;
+}
+
+export default async function run(task: ComputeTask): Promise<ComputeResult> {
+  const m = await model();
+  if (task.weights.version !== loadedVersion) {
+    const tensors = task.weights.data.map((d, i) => tf.tensor(d, task.weights.shapes[i]));
+    m.setWeights(tensors);
+    tf.dispose(tensors);
+    loadedVersion = task.weights.version;
+  }
+  if (task.kind === 'logits') {
+    return { logits: tf.tidy(() => (m.predict(tf.tensor4d(task.x, task.shape)) as tf.Tensor).dataSync() as Float32Array) };
+  }
+  return tf.tidy(() => {
+    const adv = pgdExamples(m, tf.tensor4d(task.x, task.shape), tf.tensor1d(task.labels, 'int32'), task.pgd);
+    const predicted = (m.predict(adv) as tf.Tensor).argMax(-1).dataSync() as Int32Array;
+    return { x: adv.dataSync() as Float32Array, predicted };
+  });
+}
