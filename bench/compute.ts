@@ -10,7 +10,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { once } from 'node:events';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, registerWasmKernels, unregisterWasmKernels } from '../src/backend/index.js';
 import { buildModel, type ModelSpec } from '../src/models/zoo.js';
@@ -38,17 +41,26 @@ interface Row { variant: string; model: string; batch: number; timings: Record<P
  * hits them alike. `setup` switches to the variant before each step.
  */
 interface Variant { name: string; setup: () => void }
-interface Group { backend: 'wasm' | 'cpu'; batch: number; warmup: number; iters: number; variants: Variant[] }
+interface Group {
+  backend: 'wasm' | 'cpu';
+  batch: number;
+  /** Warm-up and timed steps per phase and variant, by model. */
+  steps: Record<string, { warmup: number; iters: number }>;
+  variants: Variant[];
+}
 const groups: Group[] = [
   {
-    backend: 'wasm', batch: BATCH, warmup: 2, iters: 7,
+    backend: 'wasm', batch: BATCH, steps: { 'cnn-small': { warmup: 3, iters: 15 }, cnn4: { warmup: 2, iters: 5 } },
     variants: [
       { name: 'wasm stock', setup: unregisterWasmKernels },
       { name: 'wasm + pbe kernels', setup: registerWasmKernels },
     ],
   },
   // Pure JS is ~50x slower: a smaller batch and a single timed step keep the bench short (images/s is per image).
-  { backend: 'cpu', batch: 16, warmup: 1, iters: 1, variants: [{ name: 'cpu (pure JS)', setup: () => {} }] },
+  {
+    backend: 'cpu', batch: 8, steps: { 'cnn-small': { warmup: 1, iters: 3 }, cnn4: { warmup: 1, iters: 1 } },
+    variants: [{ name: 'cpu (pure JS)', setup: () => {} }],
+  },
 ];
 
 /** Multiply-accumulates per image of every conv2d and dense layer, times 2. */
@@ -81,13 +93,13 @@ function describeFailure(err: unknown): string {
   return kernel ? `no kernel (${kernel[1]})` : message.split('\n')[0];
 }
 
-async function measureGroup(group: Group, c: Case): Promise<Row[]> {
-  await initBackend(group.backend, () => {});
+/** Forward, PGD-step and training-step closures on a fresh model and a random batch; `dispose` frees them. */
+function makeSteps(c: Case, batch: number): { steps: Record<Phase, () => void>; dispose: () => void } {
   const model = buildModel(c.model, c.spec);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const optimizer = tf.train.momentum(0.01, 0.9);
-  const x = tf.randomUniform([group.batch, ...c.spec.inputShape]);
-  const labels = tf.oneHot(tf.randomUniform([group.batch], 0, c.spec.numClasses, 'int32') as tf.Tensor1D, c.spec.numClasses);
+  const x = tf.randomUniform([batch, ...c.spec.inputShape]);
+  const labels = tf.oneHot(tf.randomUniform([batch], 0, c.spec.numClasses, 'int32') as tf.Tensor1D, c.spec.numClasses);
   const loss = (input: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, model.apply(input, { training: true }) as tf.Tensor);
   const steps: Record<Phase, () => void> = {
     forward: () => tf.tidy(() => {
@@ -102,12 +114,26 @@ async function measureGroup(group: Group, c: Case): Promise<Row[]> {
       vars[0].dataSync();
     }),
   };
+  return {
+    steps,
+    dispose: () => {
+      tf.dispose([x, labels]);
+      optimizer.dispose();
+      model.dispose();
+    },
+  };
+}
+
+async function measureGroup(group: Group, c: Case): Promise<Row[]> {
+  await initBackend(group.backend, () => {});
+  const { steps, dispose } = makeSteps(c, group.batch);
 
   const rows: Row[] = group.variants.map((v) => ({ variant: v.name, model: c.model, batch: group.batch, timings: {} as Record<Phase, Timing> }));
   for (const phase of phases) {
     const times: number[][] = group.variants.map(() => []);
     const failed: (string | undefined)[] = group.variants.map(() => undefined);
-    for (let i = 0; i < group.warmup + group.iters; i++) {
+    const { warmup, iters } = group.steps[c.model];
+    for (let i = 0; i < warmup + iters; i++) {
       group.variants.forEach((variant, v) => {
         if (failed[v] !== undefined) return;
         variant.setup();
@@ -118,7 +144,7 @@ async function measureGroup(group: Group, c: Case): Promise<Row[]> {
           failed[v] = describeFailure(err);
           return;
         }
-        if (i >= group.warmup) times[v].push(performance.now() - t0);
+        if (i >= warmup) times[v].push(performance.now() - t0);
       });
     }
     rows.forEach((row, v) => {
@@ -126,10 +152,49 @@ async function measureGroup(group: Group, c: Case): Promise<Row[]> {
     });
   }
   registerWasmKernels();
-  tf.dispose([x, labels]);
-  optimizer.dispose();
-  model.dispose();
+  dispose();
   return rows;
+}
+
+/**
+ * Data parallelism the way the product gets it on CPU (one wasm instance per worker thread): WORKERS threads each
+ * run the step on BATCH / WORKERS images at the same time; the row reports the aggregate over a BATCH-image step.
+ */
+const WORKERS = 2;
+interface WorkerJob { model: string; phase: Phase; batch: number; warmup: number; iters: number }
+
+async function measureWorkers(c: Case): Promise<Row> {
+  const timings = {} as Record<Phase, Timing>;
+  const { warmup, iters } = groups[0].steps[c.model];
+  for (const phase of phases) {
+    const job: WorkerJob = { model: c.model, phase, batch: BATCH / WORKERS, warmup, iters };
+    const workers = Array.from({ length: WORKERS }, () => new Worker(new URL(import.meta.url), { workerData: job }));
+    try {
+      const ready = workers.map((w) => once(w, 'message'));
+      await Promise.all(ready);
+      const done = workers.map((w) => once(w, 'message'));
+      const t0 = performance.now();
+      for (const w of workers) w.postMessage('go');
+      await Promise.all(done);
+      timings[phase] = (performance.now() - t0) / iters;
+    } catch (err) {
+      timings[phase] = { fails: describeFailure(err) };
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate()));
+    }
+  }
+  return { variant: `wasm + pbe kernels, ${WORKERS} workers`, model: c.model, batch: BATCH, timings };
+}
+
+async function workerMain(job: WorkerJob): Promise<void> {
+  await initBackend('wasm', () => {});
+  const c = cases.find((k) => k.model === job.model)!;
+  const { steps } = makeSteps(c, job.batch);
+  for (let i = 0; i < job.warmup; i++) steps[job.phase]();
+  parentPort!.postMessage('ready');
+  await once(parentPort!, 'message');
+  for (let i = 0; i < job.iters; i++) steps[job.phase]();
+  parentPort!.postMessage('done');
 }
 
 function torchScript(): string | undefined {
@@ -163,7 +228,7 @@ function cell(t: Timing, batch: number, flops: number, phase: Phase): string {
   if (typeof t !== 'number') return `fails: ${t.fails}`.padEnd(26);
   const imgs = (batch * 1000) / t;
   const gflops = (flops * batch * flopFactor[phase]) / (t * 1e6);
-  return `${imgs.toFixed(0).padStart(6)} img/s ${gflops.toFixed(1).padStart(5)} GF/s`.padEnd(26);
+  return `${imgs.toFixed(imgs < 100 ? 1 : 0).padStart(6)} img/s ${gflops.toFixed(gflops < 1 ? 2 : 1).padStart(5)} GF/s`.padEnd(26);
 }
 
 /** Images/s of `ours` over images/s of `reference`. */
@@ -182,8 +247,10 @@ async function main(): Promise<void> {
     flops.set(c.model, forwardFlopsPerImage(model));
     model.dispose();
   }
-  console.log(`compute bench: batch ${BATCH}, median of timed iterations after warm-up`);
+  const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+  console.log(`compute bench: batch ${BATCH}, median of timed steps after warm-up; ${cpus().length} cores, load average ${load()}`);
   console.log('FLOPs: conv + dense MACs x 2 from the layer shapes; PGD step = 2x forward, training step = 3x forward');
+  console.log(`"${WORKERS} workers": ${WORKERS} threads with a wasm instance each, ${BATCH / WORKERS} images per thread at once`);
   for (const c of cases) {
     console.log(`  ${c.model} ${c.spec.inputShape.join('x')}: ${(flops.get(c.model)! / 1e6).toFixed(2)} MFLOP/image forward`);
   }
@@ -193,6 +260,9 @@ async function main(): Promise<void> {
   const only = process.argv[2];
   for (const group of groups.filter((g) => only === undefined || g.backend === only)) {
     for (const c of cases) rows.push(...await measureGroup(group, c));
+  }
+  if (only === undefined || only === 'workers') {
+    for (const c of cases) rows.push(await measureWorkers(c));
   }
   const torch = only === undefined || only === 'torch' ? measureTorch() : 'not selected';
   if (typeof torch === 'string') console.log(`PyTorch: skipped: ${torch}`);
@@ -216,7 +286,8 @@ async function main(): Promise<void> {
       `ours vs PyTorch: PGD step ${ratio(torchRow, ours, 'pgd')}, training step ${ratio(torchRow, ours, 'train')} ` +
       '(images/s ratios, >1 = ours faster)');
   }
-  console.log(`bench time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(`bench time ${((performance.now() - t0) / 1000).toFixed(0)} s; load average now ${load()}`);
 }
 
-await main();
+if (isMainThread) await main();
+else await workerMain(workerData as WorkerJob);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { backendError } from '../../errors.js';
 import { batchMatMulConfig } from './batch-mat-mul.js';
 import { castConfig } from './cast.js';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
@@ -25,6 +26,9 @@ export const wasmKernelNames: readonly string[] = kernels.map((k) => k.kernelNam
  * imported (its import registers the stock kernels); `initBackend` does this when it picks wasm.
  */
 export function registerWasmKernels(): void {
+  if (tf.getKernel(tf.Conv2D, 'wasm') === undefined) {
+    throw backendError('registerWasmKernels: the wasm backend is not loaded; import @tensorflow/tfjs-backend-wasm first');
+  }
   for (const config of kernels) {
     const current = tf.getKernel(config.kernelName, 'wasm');
     if (current?.kernelFunc === config.kernelFunc) continue;
