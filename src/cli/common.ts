@@ -1,7 +1,11 @@
+import { availableParallelism } from 'node:os';
 import { Option, type Command } from 'commander';
 import { initBackend, type BackendInfo } from '../backend/select.js';
 import { usageError } from '../errors.js';
 import { BadSampleLog } from '../sources/bad-samples.js';
+import type { DataOptions } from '../sources/dataset.js';
+import { formatNames, type FormatName } from '../sources/formats.js';
+import type { ImageSizePolicy } from '../stages/decode.js';
 import { TerminalProgress, type ProgressSink } from '../report/progress.js';
 import { createLog, wantsProgressBars, type Log, type LogFormat } from './log.js';
 
@@ -11,10 +15,22 @@ export interface CommonOptions {
   quiet?: boolean;
   onBadSample: 'skip' | 'fail';
   maxBadSamples: number;
+  // data flags (addDataOptions); absent ones take their defaults
+  dataFormat?: FormatName | 'auto';
+  shardIndex?: number;
+  numShards?: number;
+  s3Endpoint?: string;
+  gsEndpoint?: string;
+  allowPipe?: boolean;
+  imageSizePolicy?: ImageSizePolicy;
+  decodeWorkers?: number | 'auto';
+  maxEntryBytes?: number;
+  maxPixels?: number;
 }
 
-/** Options every compute command takes. */
+/** Options every compute command takes (all of them read --data, so the data flags come too). */
 export function addCommonOptions(cmd: Command): Command {
+  addDataOptions(cmd);
   return cmd
     .addOption(new Option('--backend <name>', 'compute backend (default: $PBE_BACKEND or auto)').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
     .addOption(new Option('--log-format <format>', 'log lines: pretty (default on a terminal) or json').choices(['pretty', 'json']))
@@ -29,6 +45,8 @@ export interface Setup {
   badSamples: BadSampleLog;
   /** Progress events go here: bars on a terminal, nowhere otherwise (the log lines carry progress then). */
   progress: ProgressSink;
+  /** The data flags, for shardCorpus. */
+  data: DataOptions;
 }
 
 export async function setup(opts: CommonOptions, withProgress = false): Promise<Setup> {
@@ -36,7 +54,50 @@ export async function setup(opts: CommonOptions, withProgress = false): Promise<
   const log = createLog({ format: opts.logFormat, quiet: opts.quiet, write: bars?.write });
   const backend = await initBackend(opts.backend ?? (process.env.PBE_BACKEND as CommonOptions['backend']) ?? 'auto', (m) => log(m));
   const badSamples = new BadSampleLog({ policy: opts.onBadSample, maxBadSamples: opts.maxBadSamples, log });
-  return { log, backend, badSamples, progress: bars?.sink ?? (() => {}) };
+  return { log, backend, badSamples, progress: bars?.sink ?? (() => {}), data: dataOptions(opts, log) };
+}
+
+/** Where and how data is read and decoded: every command that takes --data. */
+export function addDataOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--data-format <format>', 'format of the --data URLs (auto: by extension; a directory without shards is an image folder)').choices(['auto', ...formatNames]).default('auto'))
+    .option('--shard-index <i>', 'read only partition i of --num-shards (round robin over the shard list)', intArg('--shard-index'))
+    .option('--num-shards <n>', 'number of partitions of the shard list', intArg('--num-shards'))
+    .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// URLs (MinIO, Ceph, ...; default $PBE_S3_ENDPOINT, else AWS)')
+    .option('--gs-endpoint <url>', 'Cloud Storage API endpoint for gs:// URLs (default $PBE_GS_ENDPOINT, else Google)')
+    .option('--allow-pipe', 'allow pipe:CMD data URLs, which run CMD in a shell')
+    .addOption(new Option('--image-size-policy <policy>', 'an image of another size than the model input is rejected (a bad sample) or resized').choices(['reject', 'resize']).default('reject'))
+    .option('--decode-workers <n>', 'decode in n worker threads (0: on the main thread; auto: cores - 1, at most 4)', workersArg, 'auto')
+    .option('--max-entry-bytes <n>', 'largest file (tar entry, record, image) read, in bytes (default 16 MiB)', intArg('--max-entry-bytes'))
+    .option('--max-pixels <n>', 'largest image decoded, in pixels, height x width (default 16777216)', intArg('--max-pixels'));
+}
+
+export function defaultDecodeWorkers(): number {
+  return Math.min(4, Math.max(1, availableParallelism() - 1));
+}
+
+/** The data flags as options for shardCorpus / shardSource; absent flags take their defaults. */
+export function dataOptions(o: CommonOptions, log?: Log): DataOptions {
+  return {
+    format: o.dataFormat ?? 'auto',
+    shardIndex: o.shardIndex,
+    numShards: o.numShards,
+    s3Endpoint: o.s3Endpoint,
+    gsEndpoint: o.gsEndpoint,
+    allowPipe: o.allowPipe ?? false,
+    imageSize: o.imageSizePolicy ?? 'reject',
+    workers: o.decodeWorkers === undefined || o.decodeWorkers === 'auto' ? defaultDecodeWorkers() : o.decodeWorkers,
+    maxEntryBytes: o.maxEntryBytes,
+    maxPixels: o.maxPixels,
+    log,
+  };
+}
+
+function workersArg(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw usageError(`--decode-workers expects a non-negative integer or "auto", got "${value}"`);
+  return n;
 }
 
 export function intArg(name: string) {

@@ -31,10 +31,10 @@ export function registerEvalCommand(program: Command): void {
 }
 
 export async function evalCommand(o: EvalCliOptions): Promise<EvalResult> {
-  const { log, badSamples } = await setup(o);
+  const { log, badSamples, data } = await setup(o);
   const model = await loadModel(o.model);
   const [height, width, channels] = modelInputShape(model, o.model);
-  const corpus = shardCorpus(o.data, { expected: { height, width, channels }, badSamples });
+  const corpus = shardCorpus(o.data, { ...data, expected: { height, width, channels }, badSamples, requireLabels: true });
   const set = await loadEvalSet(corpus.samples().output, o.limit);
   const attack = o.attack ? { trigger: triggerFor(o.attack, triggerOptions(o))({ height, width, channels }), target: o.target } : undefined;
   const result = evaluate(model, set, attack);

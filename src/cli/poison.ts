@@ -36,9 +36,9 @@ export function registerPoisonCommand(program: Command): void {
 
 export async function poisonCommand(o: PoisonCliOptions): Promise<{ poisoned: number; total: number; shards: string[] }> {
   if (!(o.rate >= 0 && o.rate <= 1)) throw usageError(`--rate must be in [0, 1], got ${o.rate}`);
-  const { log, badSamples } = await setup(o);
+  const { log, badSamples, data } = await setup(o);
   const trigger = triggerFor(o.attack, triggerOptions(o));
-  const corpus = shardCorpus(o.data, { badSamples });
+  const corpus = shardCorpus(o.data, { ...data, badSamples });
   const rows: ManifestRow[] = [];
   const samples = (async function* () {
     for await (const { sample, row } of poisonSamples(corpus.samples().output, { trigger, target: o.target, rate: o.rate, seed: o.seed })) {

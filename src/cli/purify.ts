@@ -68,7 +68,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
   const o = options.resume ? await resumeOptions(options.resume) : options;
   if (!o.model || !o.data || !o.out) throw usageError('purify needs --model, --data and --out (or --resume RUN_DIR)');
   const out = o.out;
-  const { log, backend, badSamples, progress } = await setup(options, true);
+  const { log, backend, badSamples, progress, data } = await setup(options, true);
   const overrides: Record<string, unknown> = {};
   if (o.labels) overrides.labels = o.labels;
   if (o.seed !== undefined) overrides.seed = o.seed;
@@ -78,13 +78,13 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
   const model = await loadModel(o.model);
   const [height, width, channels] = modelInputShape(model, o.model);
   const expected = { height, width, channels };
-  const corpus = shardCorpus(o.data, { expected, badSamples });
+  const corpus = shardCorpus(o.data, { ...data, expected, badSamples });
   const resume = options.resume && existsSync(checkpointFile(out)) ? await loadCheckpoint<PbeState>(out) : undefined;
   if (options.resume && !resume) log(`--resume ${out}: no checkpoint was written yet; starting the run from the beginning`);
 
   let evaluateModel: ((m: typeof model) => EvalResult) | undefined;
   if (o.evalData) {
-    const set = await loadEvalSet(shardCorpus(o.evalData, { expected, badSamples }).samples().output, o.evalSamples);
+    const set = await loadEvalSet(shardCorpus(o.evalData, { ...data, shardIndex: undefined, numShards: undefined, expected, badSamples, requireLabels: true }).samples().output, o.evalSamples);
     const attack = o.evalAttack ? { trigger: triggerFor(o.evalAttack, triggerOptions(o))(expected), target: o.target } : undefined;
     evaluateModel = (m) => evaluate(m, set, attack);
   }

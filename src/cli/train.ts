@@ -42,11 +42,11 @@ export function parseImageSize(value: string): [number, number, number] {
 }
 
 export async function trainCommand(o: TrainCliOptions): Promise<void> {
-  const { log, badSamples, progress } = await setup(o, true);
+  const { log, badSamples, progress, data } = await setup(o, true);
   const inputShape = parseImageSize(o.imageSize);
   const [height, width, channels] = inputShape;
   const model = buildModel(o.model, { inputShape, numClasses: o.classes, seed: o.seed });
-  const corpus = shardCorpus(o.data, { expected: { height, width, channels }, badSamples });
+  const corpus = shardCorpus(o.data, { ...data, expected: { height, width, channels }, badSamples, requireLabels: true });
   log(`training ${o.model} on ${corpus.urls.length} shards for ${o.epochs} epochs`);
   await fitModel(model, corpus, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, log, progress });
   await saveModel(model, o.out);

@@ -1,34 +1,28 @@
 import type { Corpus } from '../defenses/pbe.js';
 import type { BadSampleLog } from '../sources/bad-samples.js';
-import { expandShardSpec } from '../sources/shard-spec.js';
-import { readTarShard } from '../sources/tar-reader.js';
+import { rawSource, type DataOptions } from '../sources/dataset.js';
 import type { RawSample } from '../sources/types.js';
 import { decode } from '../stages/decode.js';
 import { select } from '../stages/select.js';
 import { described, pipe } from './pipe.js';
 
-export interface ShardCorpusOptions {
+export interface ShardCorpusOptions extends DataOptions {
   /** Expected image shape (the model's input); samples are converted to its channels or reported bad. */
   expected?: { height: number; width: number; channels: number };
   badSamples: BadSampleLog;
 }
 
 /**
- * A corpus of WebDataset tar shards: each call to samples() re-reads every shard (open -> tar -> select ->
- * decode), so nothing needs the data to fit in memory.
+ * A corpus of shards in any format and place (sources/dataset.ts): each call to samples() re-reads every shard
+ * (open -> read -> select -> decode, in `workers` threads when given), so nothing needs the data to fit in memory.
  */
 export function shardCorpus(spec: string | string[], opts: ShardCorpusOptions): Corpus & { urls: string[] } {
-  const urls = (Array.isArray(spec) ? spec : [spec]).flatMap((s) => expandShardSpec(s));
-  const raw = () =>
-    described<RawSample>(
-      `tar(${urls.length} shard${urls.length === 1 ? '' : 's'})`,
-      (async function* () {
-        for (const url of urls) yield* readTarShard(url);
-      })(),
-    );
-  const decodeStage = () => decode({ expected: opts.expected, onBadSample: (err) => opts.badSamples.record(err) });
+  const onBadSample = (err: unknown) => opts.badSamples.record(err);
+  const source = rawSource(spec, { ...opts, onBadSample });
+  const raw = () => described<RawSample>(source.summary(), source.open());
+  const decodeStage = () => decode({ ...opts, onBadSample });
   return {
-    urls,
+    urls: [...source.urls],
     samples(keys, keysName) {
       return keys ? pipe(raw(), select(keys, keysName), decodeStage()) : pipe(raw(), decodeStage());
     },

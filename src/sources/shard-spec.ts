@@ -12,8 +12,8 @@ import { localPath } from './open.js';
  *   partitionShards(urls, 1, 4)  // urls[1], urls[5], ...
  */
 
-/** File endings a local directory or `*` pattern expands to. */
-export const SHARD_EXTENSIONS = ['.tar'];
+/** File endings that make a local directory a directory of shards (tar, msgpack); one without is an image folder. */
+export const SHARD_EXTENSIONS = ['.tar', '.msgpack', '.mpk'];
 
 /** More shards than this from one spec is taken for a typo (`{0..99999999}`). */
 export const MAX_EXPANDED_SHARDS = 1_000_000;
@@ -100,7 +100,10 @@ function splitTopLevelCommas(body: string): string[] {
   return parts;
 }
 
-/** A local directory → its sorted shards; a local `dir/name-*.tar` → the matching files, sorted; anything else as is. */
+/**
+ * A local directory → its sorted shards (or, with none, itself: an image folder); a local `dir/name-*.tar` → the
+ * matching files, sorted; anything else as is.
+ */
 function expandLocal(url: string): string[] {
   const path = localPath(url);
   const wild = /[*?]/;
@@ -121,7 +124,7 @@ function expandLocal(url: string): string[] {
   }
   if (isDirectory(path)) {
     const shards = listFiles(path, url).filter((f) => SHARD_EXTENSIONS.some((ext) => f.endsWith(ext)));
-    if (shards.length === 0) throw usageError(`shard spec "${url}" is a directory with no ${SHARD_EXTENSIONS.join('/')} files`);
+    if (shards.length === 0) return [url]; // an image folder (class subfolders)
     return shards.map((f) => prefix + join(path, f));
   }
   return [url];

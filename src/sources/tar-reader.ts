@@ -14,6 +14,10 @@ import type { RawSample } from './types.js';
  * extension, are skipped as WebDataset does. A damaged shard throws a {@link BadSampleError} naming the url,
  * the sample being read and the last complete one; a shard cut exactly between two entries is caught by its
  * missing end-of-archive blocks (the sample in progress is not passed on: it may lack files).
+ *
+ * Problems with one sample do not end the shard: an entry over `maxEntryBytes` (drained, never held), the same
+ * file twice for a key, or a key that comes back after other keys (a duplicate) yield the sample with `error`
+ * set, for the decode stage to report as a bad sample.
  */
 
 type Entry = Extract extends AsyncIterable<infer E> ? E : never;
@@ -27,7 +31,7 @@ export interface TarReadOptions extends OpenOptions {
 
 export async function* readTarShard(url: string, opts: TarReadOptions = {}): AsyncGenerator<RawSample> {
   const maxEntryBytes = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
-  const source = openUrl(url, { signal: opts.signal });
+  const source = openUrl(url, opts);
   const tar = extract();
   let bytesIn = 0;
   let tail: Uint8Array = new Uint8Array(0); // the last 1024 bytes: a whole tar ends with two zero blocks
@@ -40,6 +44,7 @@ export async function* readTarShard(url: string, opts: TarReadOptions = {}): Asy
 
   let current: RawSample | undefined;
   let lastKey: string | undefined;
+  const seen = new Set<string>(); // keys of this shard: a shard holds thousands, not millions
   let entryName: string | undefined;
   let entryRead = false;
   try {
@@ -58,14 +63,22 @@ export async function* readTarShard(url: string, opts: TarReadOptions = {}): Asy
         yield current;
         current = undefined;
       }
-      current ??= { key: parts.key, url, files: new Map() };
+      if (!current) {
+        current = { key: parts.key, url, files: new Map() };
+        if (seen.has(parts.key)) current.error = `duplicate key: "${parts.key}" appears again after other samples in this shard`;
+        seen.add(parts.key);
+      }
       if (size > maxEntryBytes) {
-        throw badSampleError({ url, key: parts.key }, `tar entry "${name}" is ${size} bytes, over the limit of ${maxEntryBytes} (maxEntryBytes)`);
+        current.error ??= `tar entry "${name}" is ${size} bytes, over the limit of ${maxEntryBytes} (maxEntryBytes)`;
+        await drain(entry);
+        entryRead = true;
+        continue;
       }
       const data = await readEntry(entry, size);
       entryRead = true;
       if (current.files.has(parts.ext)) {
-        throw badSampleError({ url, key: parts.key }, `duplicate file "${name}" in the tar (extension ${parts.ext} twice for one key)`);
+        current.error ??= `duplicate file "${name}" in the tar (extension ${parts.ext} twice for one key)`;
+        continue;
       }
       current.files.set(parts.ext, data);
     }
@@ -100,6 +113,10 @@ function lastBytes(prev: Uint8Array, chunk: Uint8Array, n: number): Uint8Array {
 export function splitKey(path: string): { key: string; ext: string } | undefined {
   const m = /^((?:.*\/)?[^./]+)\.([^/]+)$/.exec(path);
   return m ? { key: m[1], ext: m[2].toLowerCase() } : undefined;
+}
+
+async function drain(entry: Entry): Promise<void> {
+  for await (const _ of entry as AsyncIterable<Uint8Array>) void _;
 }
 
 /** Copies an entry's body into its own array (chunks are views into larger read buffers). */

@@ -153,20 +153,20 @@ export class ShardWriter {
 
 /**
  * The path of shard `index`: `%d`/`%06d` in the pattern is replaced by the number; a pattern without one is a
- * prefix, `prefix-000000.tar`.
+ * prefix, `prefix-000000.tar` (or the given extension).
  */
-export function shardPath(pattern: string, index: number): string {
+export function shardPath(pattern: string, index: number, ext = '.tar'): string {
   const m = /%(0?)(\d*)d/.exec(pattern);
   if (m) {
     if (/%(0?)(\d*)d/.test(pattern.slice(m.index + m[0].length))) throw usageError(`shard pattern "${pattern}" has more than one %d`);
     const number = m[1] ? String(index).padStart(Number(m[2] || 1), '0') : String(index);
     return pattern.slice(0, m.index) + number + pattern.slice(m.index + m[0].length);
   }
-  if (pattern.endsWith('.tar')) {
-    throw usageError(`shard pattern "${pattern}" names one file; use a prefix ("out/train") or a pattern with %06d ("out/train-%06d.tar")`);
+  if (pattern.endsWith(ext)) {
+    throw usageError(`shard pattern "${pattern}" names one file; use a prefix ("out/train") or a pattern with %06d ("out/train-%06d${ext}")`);
   }
   if (pattern === '' || pattern.endsWith('/')) throw usageError(`shard pattern "${pattern}" needs a file name prefix, e.g. "${pattern}train"`);
-  return `${pattern}-${String(index).padStart(6, '0')}.tar`;
+  return `${pattern}-${String(index).padStart(6, '0')}${ext}`;
 }
 
 /** A key must read back as itself: no dot in its file name, no empty or `..` parts, not absolute. */

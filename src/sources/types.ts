@@ -3,6 +3,17 @@ export interface RawSample {
   key: string;
   url: string;
   files: Map<string, Uint8Array>;
+  /** A record shard's pixels, already an array (msgpack): used instead of an image file. */
+  array?: RawArray;
+  /** Set by a reader that found this sample bad (a duplicate key, an entry over the size limit): decode reports it. */
+  error?: string;
+}
+
+/** Pixels as stored in a record shard: HWC, uint8 (0..255) or float32 ([0,1]). */
+export interface RawArray {
+  shape: number[];
+  dtype: 'uint8' | 'float32';
+  data: Uint8Array;
 }
 
 /** A decoded sample: pixels HWC float32 in [0,1]. */
@@ -14,6 +25,8 @@ export interface Sample {
   width: number;
   channels: number;
   label?: number;
+  /** The sample's `.json` file, parsed. */
+  meta?: unknown;
 }
 
 /** A restartable source: each call starts the stream again (one call per epoch or pass). */

@@ -44,7 +44,7 @@ describe('encodePng / decodeImage', () => {
     expect(() => decodeImage(Buffer.from('not a png at all, really not'), 'png', where)).toThrow('mem://x.tar (sample k1): not a PNG image');
     const cut = encodePng(testImage(8, 8, 3), 8, 8, 3).subarray(0, 40);
     expect(() => decodeImage(cut, 'png', where)).toThrow('mem://x.tar (sample k1): corrupt PNG');
-    expect(() => decodeImage(Buffer.from([0xff, 0xd8, 0xff]), 'jpg', where)).toThrow('mem://x.tar (sample k1): unsupported image format: JPEG');
+    expect(() => decodeImage(Buffer.from([0xff, 0xd8, 0xff]), 'jpg', where)).toThrow('decodeImage(): .jpg images decode asynchronously; use decodeImageAsync()');
     expect(() => decodeImage(Buffer.from('x'), 'bmp', where)).toThrow('unsupported image format ".bmp"; supported: png, jpg, jpeg, webp');
   });
 

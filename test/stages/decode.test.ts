@@ -65,7 +65,7 @@ describe('decode', () => {
     expect(errors.map((e) => e.message)).toEqual([
       'shards/a.tar (sample zero): empty .png file (0 bytes)',
       'shards/a.tar (sample label): .cls label "seven" is not a non-negative integer',
-      'shards/a.tar (sample size): image is 5x3x1, expected 4x3x1',
+      'shards/a.tar (sample size): image is 5x3x1, expected 4x3x1 (--image-size-policy resize to resize)',
       'shards/a.tar (sample noimg): no image file (.png/.jpg/.jpeg/.webp); the sample has: .cls, .json',
       'shards/a.tar (sample range): .cls label 12 is out of range for 10 classes',
     ]);

@@ -1,0 +1,106 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { packageRoot } from '../config/paths.js';
+import { usageError } from '../errors.js';
+import { badSampleError, failOnBadSample } from '../sources/bad-samples.js';
+import type { RawSample, Sample } from '../sources/types.js';
+import type { DecodeOptions } from '../stages/decode.js';
+import { decodeSummary } from '../stages/decode.js';
+import type { DecodeResult, DecodeTask } from '../stages/decode-worker.js';
+import { stage, type Stage } from './pipe.js';
+
+/**
+ * The decode stage on a piscina pool of worker threads: raw samples go out in batches with their file buffers
+ * transferred (not copied), decoded pixels come back transferred, in the order they came in.
+ *
+ *   pipe(raw, decodePool({ workers: 2, expected, onBadSample: log.handler }))   // "decode(2 workers) 28x28x1"
+ *
+ * At most `maxInFlight` batches are out at once (default 2 per worker), and the next raw sample is read only
+ * when the consumer asks for more: a slow consumer slows decoding and reading (backpressure end to end). The
+ * pool owns the raw samples' buffers from then on. The pool starts with the stream and stops when it ends.
+ * The worker is the compiled `decode-worker.js` (under `dist/` when this runs from TypeScript sources).
+ */
+
+export const decodePoolDefaults = { batchSize: 64, perWorkerInFlight: 2 };
+
+export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
+  const workers = opts.workers ?? 1;
+  const batchSize = opts.batchSize ?? decodePoolDefaults.batchSize;
+  const maxInFlight = opts.maxInFlight ?? decodePoolDefaults.perWorkerInFlight * workers;
+  for (const [name, v] of [['workers', workers], ['batchSize', batchSize], ['maxInFlight', maxInFlight]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw usageError(`decodePool(): ${name} is expected to be a positive integer, but got ${v}`);
+  }
+  const onBadSample = opts.onBadSample ?? failOnBadSample;
+  const taskOpts: DecodeTask['opts'] = {
+    expected: opts.expected, imageSize: opts.imageSize, numClasses: opts.numClasses, requireLabels: opts.requireLabels, maxPixels: opts.maxPixels,
+  };
+  return stage(`decode(${workers} worker${workers === 1 ? '' : 's'})${decodeSummary(opts)}`, async function* (source, ctx) {
+    const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 1000 });
+    const pending: Promise<DecodeResult[]>[] = [];
+    let batch: RawSample[] = [];
+    const submit = () => {
+      const transferList = batch.flatMap(ownBuffers);
+      const task: DecodeTask = { samples: batch, opts: taskOpts };
+      const run = pool.run(task, { transferList, signal: ctx?.signal }) as Promise<DecodeResult[]>;
+      run.catch(() => undefined); // awaited in order below; this only keeps an abandoned one from being unhandled
+      pending.push(run);
+      batch = [];
+    };
+    async function* next(): AsyncGenerator<Sample> {
+      const results = await (pending.shift() as Promise<DecodeResult[]>);
+      for (const r of results) {
+        if ('sample' in r) yield r.sample;
+        else await onBadSample(badSampleError({ url: r.bad.url, key: r.bad.key }, r.bad.reason));
+      }
+    }
+    try {
+      for await (const raw of source) {
+        batch.push(raw);
+        if (batch.length < batchSize) continue;
+        submit();
+        while (pending.length >= maxInFlight) yield* next();
+      }
+      if (batch.length > 0) submit();
+      while (pending.length > 0) yield* next();
+    } finally {
+      await pool.destroy();
+    }
+  });
+}
+
+/**
+ * Makes every buffer of a raw sample its own ArrayBuffer (a copy only for views into a larger buffer, such as
+ * Node's pooled small Buffers, which must never be transferred) and returns them for the transfer list.
+ */
+function ownBuffers(raw: RawSample): ArrayBuffer[] {
+  const own = (v: Uint8Array): Uint8Array => (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && !(v.buffer instanceof SharedArrayBuffer) ? v : new Uint8Array(v));
+  const out: ArrayBuffer[] = [];
+  for (const [ext, data] of raw.files) {
+    const mine = own(data);
+    raw.files.set(ext, mine);
+    out.push(mine.buffer as ArrayBuffer);
+  }
+  if (raw.array) {
+    raw.array = { ...raw.array, data: own(raw.array.data) };
+    out.push(raw.array.data.buffer as ArrayBuffer);
+  }
+  return out;
+}
+
+let resolvedWorker: string | undefined;
+
+/** The compiled worker: beside this file when running from dist/, else dist/ under the package root. */
+export function workerFile(): string {
+  if (resolvedWorker) return resolvedWorker;
+  const here = fileURLToPath(import.meta.url);
+  const candidates = [
+    ...(here.endsWith('.js') ? [join(here, '..', '..', 'stages', 'decode-worker.js')] : []),
+    join(packageRoot, 'dist', 'src', 'stages', 'decode-worker.js'),
+  ];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw usageError(`the decode worker is not built (looked for ${candidates.join(', ')}): run "npm run build", or decode without workers (--decode-workers 0)`);
+  resolvedWorker = found;
+  return found;
+}
