@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/select.js';
+import { poisonSamples } from '../../src/attacks/poison.js';
+import { triggerFor } from '../../src/attacks/registry.js';
+import { loadPurifyConfig } from '../../src/config/load.js';
+import { dataDir } from '../../src/config/paths.js';
+import { inspectModel } from '../../src/eval/inspect.js';
+import { buildModel } from '../../src/models/zoo.js';
+import { shardCorpus } from '../../src/pipeline/corpus.js';
+import { fitModel } from '../../src/pipeline/fit.js';
+import { BadSampleLog } from '../../src/sources/bad-samples.js';
+import type { Sample } from '../../src/sources/types.js';
+import { memoryCorpus } from '../helpers/memory-corpus.js';
+
+/** On the committed Fashion-MNIST subset: a Blend-infected model (target 7) and a clean one. */
+describe('inspect: is this model backdoored, and towards which class?', () => {
+  const read = async (name: string) => {
+    const corpus = shardCorpus(join(dataDir, 'fashion-mnist-subset', name), { badSamples: new BadSampleLog({ policy: 'fail' }) });
+    const out: Sample[] = [];
+    for await (const s of corpus.samples().output) out.push(s);
+    return out;
+  };
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  async function trained(samples: Sample[]) {
+    const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 3 });
+    await fitModel(model, memoryCorpus(samples), { epochs: 5, batchSize: 64, lr: 0.002, seed: 3, log: () => {} });
+    return model;
+  }
+
+  it('names the target of a Blend-infected model and sees no backdoor in a clean one', async () => {
+    const clean = await read('train-*.tar');
+    const probeImages = (await read('test-*.tar')).slice(0, 400);
+    const poisoned: Sample[] = [];
+    const trigger = triggerFor('blend', { blendRatio: 0.1, patternSeed: 0 });
+    for await (const { sample } of poisonSamples((async function* () { yield* clean; })(), { trigger, target: 7, rate: 0.1, seed: 2 })) poisoned.push(sample);
+    const config = await loadPurifyConfig({});
+    const opts = { ...config.probe, ...config.pgd, threshold: 0.5 };
+
+    const infected = inspectModel(await trained(poisoned), probeImages, opts);
+    expect(infected.suspected).toBe(true);
+    expect(infected.likelyTarget).toBe(7);
+    expect(infected.concentration).toBeGreaterThan(0.5);
+
+    const cleanResult = inspectModel(await trained(clean), probeImages, opts);
+    expect(cleanResult.flips).toBeGreaterThan(100);
+    expect(cleanResult.concentration).toBeLessThan(0.5);
+    expect(cleanResult.suspected).toBe(false);
+  }, 300_000);
+});
