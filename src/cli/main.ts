@@ -5,6 +5,7 @@ import { exitCodes, StoppedError } from '../pipeline/stop-signal.js';
 import { registerDataCommand } from './data.js';
 import { registerDemoCommand } from './demo.js';
 import { registerEvalCommand } from './eval.js';
+import { registerInspectCommand } from './inspect.js';
 import { registerPoisonCommand } from './poison.js';
 import { registerPurifyCommand } from './purify.js';
 import { registerTrainCommand } from './train.js';
@@ -19,6 +20,7 @@ registerPoisonCommand(program);
 registerTrainCommand(program);
 registerEvalCommand(program);
 registerPurifyCommand(program);
+registerInspectCommand(program);
 registerDemoCommand(program);
 
 /** Exit codes: 0 ok, 1 bad input or model, 2 usage or config, 3 backend, 70 internal error, 75 stopped by a signal after a checkpoint (resume with --resume). */
