@@ -1,4 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import type { BackendInfo } from '../backend/select.js';
 import { join } from 'node:path';
 import { attackNames, triggerFor } from '../attacks/registry.js';
 import { loadPurifyConfig } from '../config/load.js';
@@ -31,6 +33,8 @@ export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
   evalSamples: number;
   checkpointEvery?: number;
   resume?: string;
+  computeWorkers?: number;
+  weightsRefresh?: 'steps' | 'epoch';
 }
 
 export function registerPurifyCommand(program: Command): void {
@@ -41,6 +45,8 @@ export function registerPurifyCommand(program: Command): void {
     .option('--data <specs...>', 'the data to purify with (tar shards; labels optional)')
     .option('--out <dir>', 'run directory: model/, metrics.csv, scores.csv, run.json, bad-samples.csv, checkpoint/')
     .option('--resume <dir>', 'continue the run in this run directory from its last checkpoint, with its original options')
+    .option('--compute-workers <n>', 'worker threads for PGD and scoring (default: one per core on wasm/cpu, none on tensorflow backends)', intArg('--compute-workers'))
+    .addOption(new Option('--weights-refresh <when>', 'when worker replicas get new weights: steps (exact) or epoch (overlaps PGD with training)').choices(['steps', 'epoch']).default('steps'))
     .option('--checkpoint-every <minutes>', 'also checkpoint every this many minutes (always at every epoch end)', numberArg('--checkpoint-every'))
     .option('--preset <name>', 'per-dataset settings from config/presets (e.g. fashion-mnist, authors)')
     .option('--config <file>', 'JSON file overriding config/defaults.json (after the preset)')
@@ -114,6 +120,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
       checkpoint: { dir: out, everyMinutes: o.checkpointEvery, resume },
       stop,
       progress,
+      compute: { workers: o.computeWorkers ?? defaultComputeWorkers(backend), backend: backend.name === 'tensorflow-gpu' ? 'tensorflow' : backend.name, weightsRefresh: o.weightsRefresh ?? 'steps' },
     });
   } catch (err) {
     if (err instanceof StoppedError) await writeRunJson(out, { ...runInfo, status: 'stopped', stoppedAt: new Date().toISOString() });
@@ -142,6 +149,14 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
   });
   log(`purified model written to ${join(out, runFiles.model)}`, { acc: after?.acc, asr: after?.asr, skipped: badSamples.count });
   return { result, before, after };
+}
+
+/**
+ * wasm and cpu compute on one core per thread, so PGD and scoring use a worker per core; the TensorFlow
+ * backends already use every core (or own the GPU) from the main thread.
+ */
+function defaultComputeWorkers(backend: BackendInfo): number {
+  return backend.name === 'wasm' || backend.name === 'cpu' ? Math.min(4, availableParallelism()) : 0;
 }
 
 /** The options a run was started with, from its run.json. */
