@@ -36,6 +36,11 @@ export const purifyConfigSchema = z
       momentum: z.number({ error: 'a number in [0, 1)' }).min(0, { error: 'a number in [0, 1)' }).lt(1, { error: 'a number in [0, 1)' }),
       weightDecay: nonNegative,
     }),
+    controller: z.object({
+      mode: z.enum(['schedule', 'adaptive'], { error: '"schedule" or "adaptive"' }),
+      cleanConcentration: z.number({ error: 'a number in (0, 1]' }).gt(0, { error: 'a number in (0, 1]' }).lte(1, { error: 'a number in (0, 1]' }),
+      minShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
+    }),
     probe: z.object({
       samples: positiveInt,
       epsGrid: z.array(positive, { error: 'an array of positive numbers' }).min(1, { error: 'a non-empty array of positive numbers' }),

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PurifyConfig } from '../config/schema.js';
 import { inputError } from '../errors.js';
-import { ScheduleController } from '../pipeline/controller.js';
+import { AdaptiveController, ScheduleController } from '../pipeline/controller.js';
 import { pipe, type Described } from '../pipeline/pipe.js';
 import { hashUniform } from '../pipeline/random.js';
 import { ScoreStore } from '../pipeline/score-store.js';
@@ -171,7 +171,9 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
       lookahead: pool && compute.weightsRefresh === 'epoch' ? compute.workers : 0,
       where: pool ? `${pool.workers} workers, weights every ${compute.weightsRefresh === 'steps' ? 'step' : 'epoch'}` : 'main thread',
     });
-  const controller = new ScheduleController(config);
+  const initialConcentration = state.probe.find((p) => p.eps === state.eps)?.concentration ?? 1;
+  const controller = config.controller.mode === 'adaptive' ? new AdaptiveController(config, initialConcentration) : new ScheduleController(config);
+  if (config.controller.mode === 'adaptive') log(`adaptive controller: adversarial share follows q from ${initialConcentration.toFixed(2)} (infected) down to ${config.controller.cleanConcentration} (clean)`);
 
   let lastCheckpoint = performance.now();
   const save = async () => {
@@ -200,7 +202,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
       }
       const started = performance.now() - state.partialSeconds * 1000;
       if (pool && compute.weightsRefresh === 'epoch') pool.refreshWeights(model);
-      const plan = controller.plan(round, epoch);
+      const plan = controller.plan(round, epoch, state.rows);
       const epochSeed = config.seed * 7919 + round * 101 + epoch;
       const trusted = new Set(state.trusted);
       const chain = pipe(

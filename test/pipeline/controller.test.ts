@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadPurifyConfig } from '../../src/config/load.js';
-import { ScheduleController } from '../../src/pipeline/controller.js';
+import { AdaptiveController, ScheduleController } from '../../src/pipeline/controller.js';
 import { ScoreStore } from '../../src/pipeline/score-store.js';
 
 describe('ScheduleController with the default schedule (config/defaults.json)', async () => {
@@ -18,6 +18,28 @@ describe('ScheduleController with the default schedule (config/defaults.json)', 
     expect(c.plan(1, 0)).toMatchObject({ adversarialShare: 1, maxAdversarialBatches: 30 });
     expect(c.plan(1, 1)).toMatchObject({ adversarialShare: 0 });
     expect(c.plan(3, 0)).toMatchObject({ adversarialShare: 1, maxAdversarialBatches: 30 });
+  });
+});
+
+describe('AdaptiveController', async () => {
+  const config = await loadPurifyConfig({ overrides: { controller: { mode: 'adaptive', cleanConcentration: 0.3, minShare: 0.1 } } });
+  const c = new AdaptiveController(config, 0.7);
+
+  it('follows the schedule until a concentration is observed', () => {
+    expect(c.plan(0, 0, []).adversarialShare).toBe(1);
+    expect(c.plan(0, 1, [{ concentration: null }]).adversarialShare).toBe(1);
+  });
+
+  it('scales the share with the signal left between the infected and the clean level', () => {
+    expect(c.plan(0, 1, [{ concentration: 0.7 }]).adversarialShare).toBeCloseTo(1, 6);
+    expect(c.plan(0, 1, [{ concentration: 0.5 }]).adversarialShare).toBeCloseTo(0.5, 6);
+    expect(c.plan(0, 2, [{ concentration: 0.5 }, { concentration: null }]).adversarialShare).toBeCloseTo(0.5, 6);
+  });
+
+  it('never goes below minShare, and never adds adversarial epochs the schedule does not have', () => {
+    expect(c.plan(0, 3, [{ concentration: 0.1 }]).adversarialShare).toBeCloseTo(0.1, 6);
+    expect(c.plan(1, 1, [{ concentration: 0.9 }]).adversarialShare).toBe(0);
+    expect(c.plan(1, 0, [{ concentration: 0.5 }])).toMatchObject({ maxAdversarialBatches: 30 });
   });
 });
 
