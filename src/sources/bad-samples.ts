@@ -64,6 +64,8 @@ export class BadSampleLog {
   readonly maxBadSamples: number;
   private readonly options: BadSampleLogOptions & typeof badSampleLogDefaults;
   private readonly kept: BadSampleRow[] = [];
+  /** url, key and reason of each row: a pass that reads the data again meets the same bad samples again. */
+  private readonly seen = new Set<string>();
 
   constructor(options: BadSampleLogOptions = {}) {
     const o = { ...badSampleLogDefaults, ...options };
@@ -91,10 +93,14 @@ export class BadSampleLog {
 
   /**
    * Records one bad sample. Returns (skip) or throws: the error itself under 'fail', a "too many bad
-   * samples" error naming the limit once the count passes `maxBadSamples`.
+   * samples" error naming the limit once the count passes `maxBadSamples`. The same sample with the same
+   * reason again (the next epoch re-reads the data) is neither counted nor listed again.
    */
   record(error: unknown): void {
     const row = toRow(error);
+    const id = `${row.url}\n${row.key}\n${row.reason}`;
+    if (this.seen.has(id)) return; // listed and counted once, however many passes meet it
+    this.seen.add(id);
     this.kept.push(row);
     if (this.policy === 'fail') throw error;
     if (this.count > this.maxBadSamples) {

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Packr, UnpackrStream } from 'msgpackr';
+import { decodeIter, Packr } from 'msgpackr';
 import { PbeError, usageError } from '../errors.js';
 import { badSampleError } from './bad-samples.js';
 import { openUrl } from './open.js';
@@ -27,9 +27,9 @@ import type { RawArray, RawSample, Sample } from './types.js';
 export async function* readMsgpackShard(url: string, opts: TarReadOptions = {}): AsyncGenerator<RawSample> {
   const maxBytes = opts.maxEntryBytes ?? Infinity;
   const source = openUrl(url, opts);
-  const records = new UnpackrStream({ useRecords: false, maxIncompleteBufferSize: Math.min(maxBytes + 1024, 1 << 30) } as ConstructorParameters<typeof UnpackrStream>[0]);
-  source.on('error', (err) => records.destroy(err));
-  source.pipe(records);
+  const options = { useRecords: false, maxIncompleteBufferSize: Math.min(maxBytes + 1024, 1 << 30) };
+  // decodeIter yields every complete record before it throws for a cut or corrupt stream
+  const records = decodeIter(source as AsyncIterable<Uint8Array>, options as Parameters<typeof decodeIter>[1]);
   let n = 0;
   let lastKey: string | undefined;
   const seen = new Set<string>();
@@ -52,7 +52,6 @@ export async function* readMsgpackShard(url: string, opts: TarReadOptions = {}):
     const after = lastKey === undefined ? 'no complete record before it' : `last complete record "${lastKey}"`;
     throw badSampleError({ url }, `not a valid msgpack record shard: ${(err as Error).message} (${after})`, err);
   } finally {
-    records.destroy();
     source.destroy();
   }
   if (n === 0) throw badSampleError({ url }, 'no records (an empty msgpack shard)');

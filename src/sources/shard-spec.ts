@@ -19,12 +19,13 @@ export const SHARD_EXTENSIONS = ['.tar', '.msgpack', '.mpk'];
 export const MAX_EXPANDED_SHARDS = 1_000_000;
 
 /**
- * Expands whitespace-separated specs, in order: braces first (`{0000..0099}` keeps the zero padding,
+ * Expands whitespace-separated specs (a `pipe:CMD` spec is one, spaces and all), in order: braces first (`{0000..0099}` keeps the zero padding,
  * `{a,b}` lists, nesting allowed), then, for local paths only, a directory becomes its sorted shard files and a
  * `*`/`?` in the file name matches the files of its directory. Duplicates are kept: a spec means what it says.
  */
 export function expandShardSpec(spec: string | readonly string[]): string[] {
-  const words = (typeof spec === 'string' ? [spec] : spec).flatMap((s) => s.split(/\s+/)).filter((w) => w !== '');
+  // a pipe: URL is a shell command: its spaces belong to it (braces still expand, as in WebDataset)
+  const words = (typeof spec === 'string' ? [spec] : spec).flatMap((s) => (/^\s*pipe:/i.test(s) ? [s.trim()] : s.split(/\s+/))).filter((w) => w !== '');
   if (words.length === 0) throw usageError(`expandShardSpec(): the shard spec is empty (got ${JSON.stringify(spec)})`);
   return words.flatMap((word) => expandBraces(word).flatMap(expandLocal));
 }

@@ -18,6 +18,18 @@ describe('badSampleError', () => {
 });
 
 describe('BadSampleLog', () => {
+  it('counts and lists a bad sample once, however many passes over the data meet it', () => {
+    const log = new BadSampleLog({ policy: 'skip', maxBadSamples: 5 });
+    for (let epoch = 0; epoch < 5; epoch++) {
+      log.record(bad(1));
+      log.record(bad(2));
+    }
+    expect(log.count).toBe(2);
+    expect(log.rows().map((r) => r.key)).toEqual(['k1', 'k2']);
+    log.record(badSampleError({ url: 's.tar', key: 'k1' }, 'another reason'));
+    expect(log.count).toBe(3);
+  });
+
   it('skips and counts under "skip" until more than maxBadSamples', () => {
     const messages: string[] = [];
     const log = new BadSampleLog({ policy: 'skip', maxBadSamples: 2, log: (m) => messages.push(m) });

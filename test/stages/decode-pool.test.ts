@@ -1,0 +1,123 @@
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { decodePool } from '../../src/pipeline/decode-pool.js';
+import type { BadSampleError } from '../../src/sources/bad-samples.js';
+import type { RawSample, Sample } from '../../src/sources/types.js';
+import { decode } from '../../src/stages/decode.js';
+import { png, testImage } from '../sources/fixtures.js';
+
+/** The decode stage in worker threads (the compiled dist/src/stages/decode-worker.js: npm test builds first). */
+
+const raw = (key: string, files: Record<string, Uint8Array | string>): RawSample => ({
+  key,
+  url: 'shards/a.tar',
+  files: new Map(Object.entries(files).map(([e, d]) => [e, typeof d === 'string' ? Buffer.from(d) : d])),
+});
+
+function rawSamples(n: number, bad: (i: number) => boolean = () => false): RawSample[] {
+  return Array.from({ length: n }, (_, i) => raw(`k${i}`, bad(i) ? { png: 'not a png', cls: '1' } : { png: png(8, 8, 1, i), cls: String(i % 10) }));
+}
+
+async function* from<T>(items: T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
+async function run(samples: RawSample[], opts: Parameters<typeof decode>[0]) {
+  const errors: BadSampleError[] = [];
+  const out: Sample[] = [];
+  const stage = decode({ onBadSample: (e) => void errors.push(e), ...opts });
+  for await (const s of stage(from(samples), {})) out.push(s);
+  return { out, errors, stage };
+}
+
+describe('decodePool', () => {
+  it('gives what the inline stage gives, in order, with bad samples reported in place', async () => {
+    const bad = (i: number) => i % 17 === 5;
+    const inline = await run(rawSamples(300, bad), { expected: { height: 8, width: 8, channels: 3 } });
+    const pooled = await run(rawSamples(300, bad), { expected: { height: 8, width: 8, channels: 3 }, workers: 2, batchSize: 16 });
+    expect(pooled.stage.summary()).toBe('decode(2 workers) 8x8x3');
+    expect(pooled.out.map((s) => s.key)).toEqual(inline.out.map((s) => s.key));
+    expect(pooled.out.map((s) => s.label)).toEqual(inline.out.map((s) => s.label));
+    pooled.out.forEach((s, i) => expect(Array.from(s.pixels)).toEqual(Array.from(inline.out[i].pixels)));
+    expect(pooled.errors.map((e) => e.message)).toEqual(inline.errors.map((e) => e.message));
+    expect(pooled.errors.map((e) => [e.where.url, e.where.key])).toEqual(inline.errors.map((e) => [e.where.url, e.where.key]));
+    expect(pooled.errors[0].message).toMatch(/^shards\/a.tar \(sample k5\): not a PNG image/);
+  });
+
+  it('transfers buffers both ways: the raw bytes leave this thread, the pixels arrive as their own buffers', async () => {
+    const samples = rawSamples(10);
+    for (const s of samples) s.files.set('png', new Uint8Array(s.files.get('png') as Uint8Array)); // own buffers, as the readers make
+    const bytes = samples.map((s) => s.files.get('png') as Uint8Array);
+    const pooled = await run(samples, { workers: 1, batchSize: 4 });
+    expect(pooled.out).toHaveLength(10);
+    // a whole-buffer Uint8Array was moved, not copied: detached here
+    bytes.forEach((b) => expect(b.byteLength).toBe(0));
+    // a view into a larger buffer (Node's pooled small Buffers) is copied first, never detached
+    const pooledBuffer = Buffer.from('3');
+    expect(pooledBuffer.buffer.byteLength).toBeGreaterThan(1);
+    await run([raw('x', { png: png(8, 8, 1), cls: pooledBuffer })], { workers: 1 });
+    expect(pooledBuffer.toString()).toBe('3');
+    for (const s of pooled.out) expect(s.pixels.buffer.byteLength).toBe(s.pixels.byteLength);
+    expect(Array.from(pooled.out[3].pixels)).toEqual(Array.from(testImage(8, 8, 1, 3)));
+  });
+
+  it('decodes JPEG and WebP (sharp) in the workers and resizes per policy', async () => {
+    const rgb = Buffer.from(Array.from({ length: 12 * 10 * 3 }, (_, i) => (i * 7) % 256));
+    const jpg = await sharp(rgb, { raw: { width: 10, height: 12, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+    const webp = await sharp(rgb, { raw: { width: 10, height: 12, channels: 3 } }).webp({ lossless: true }).toBuffer();
+    const samples = [raw('j', { jpg, cls: '1' }), raw('w', { webp, cls: '2' }), raw('bad', { jpeg: Buffer.from([0xff, 0xd8, 0xff, 0, 1, 2]) })];
+    const rejected = await run(samples.map((s) => ({ ...s, files: new Map(s.files) })), { workers: 1, expected: { height: 6, width: 5, channels: 3 } });
+    expect(rejected.out).toEqual([]);
+    expect(rejected.errors.map((e) => e.reason)).toEqual([
+      'image is 12x10x3, expected 6x5x3 (--image-size-policy resize to resize)',
+      'image is 12x10x3, expected 6x5x3 (--image-size-policy resize to resize)',
+      expect.stringMatching(/^corrupt JPEG image: /),
+    ]);
+    const resized = await run(samples, { workers: 1, expected: { height: 6, width: 5, channels: 1 }, imageSize: 'resize' });
+    expect(resized.out.map((s) => [s.key, s.height, s.width, s.channels, s.label])).toEqual([
+      ['j', 6, 5, 1, 1],
+      ['w', 6, 5, 1, 2],
+    ]);
+    // lossless WebP: the corner pixel is the triangle filter at scale 2 (taps 3/7, 3/7, 1/7 at the edge) over the luma
+    const luma = (y: number, x: number) => (0.299 * rgb[(y * 10 + x) * 3] + 0.587 * rgb[(y * 10 + x) * 3 + 1] + 0.114 * rgb[(y * 10 + x) * 3 + 2]) / 255;
+    const taps = [3 / 7, 3 / 7, 1 / 7];
+    let corner = 0;
+    for (let y = 0; y < 3; y++) for (let x = 0; x < 3; x++) corner += taps[y] * taps[x] * luma(y, x);
+    expect(resized.out[1].pixels[0]).toBeCloseTo(corner, 5);
+  });
+
+  it('reads ahead a bounded amount: a slow consumer slows the reading (backpressure)', async () => {
+    let pulled = 0;
+    const source = (async function* () {
+      for (const s of rawSamples(400)) {
+        pulled++;
+        yield s;
+      }
+    })();
+    const stage = decodePool({ workers: 2, batchSize: 8, maxInFlight: 3 });
+    let consumed = 0;
+    let maxAhead = 0;
+    for await (const _ of stage(source, {})) {
+      void _;
+      consumed++;
+      maxAhead = Math.max(maxAhead, pulled - consumed);
+      if (consumed % 50 === 0) await new Promise((r) => setTimeout(r, 20)); // a slow trainer
+    }
+    expect(consumed).toBe(400);
+    // in flight: 3 batches of 8, plus the batch being filled, plus the one being handed out
+    expect(maxAhead).toBeLessThanOrEqual(3 * 8 + 8 + 8);
+    expect(maxAhead).toBeGreaterThan(8);
+  });
+
+  it('stops the pool when the consumer stops early, and validates its options', async () => {
+    const stage = decodePool({ workers: 1, batchSize: 4 });
+    const keys: string[] = [];
+    for await (const s of stage(from(rawSamples(100)), {})) {
+      keys.push(s.key);
+      if (keys.length === 6) break;
+    }
+    expect(keys).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
+    expect(() => decodePool({ workers: 0 })).toThrow('decodePool(): workers is expected to be a positive integer, but got 0');
+    expect(() => decodePool({ workers: 1, batchSize: 1.5 })).toThrow('decodePool(): batchSize is expected to be a positive integer, but got 1.5');
+  });
+});
