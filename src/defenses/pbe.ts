@@ -220,6 +220,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         skip<Batch>(state.batchesDone),
         pgdStage(),
       );
+      if (epoch === 0 || pipeline === '') log(`round ${round}: ${chain.summary} -> train(sgd lr=${state.lr})`);
       pipeline = chain.summary;
       const stats = state.partial ?? emptyStats(numClasses);
       progress({ kind: 'epoch', round, rounds: controller.rounds, epoch, epochs: controller.epochs(round), samples: trusted.size });
