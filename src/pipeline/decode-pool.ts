@@ -8,18 +8,18 @@ import { badSampleError, failOnBadSample } from '../sources/bad-samples.js';
 import type { RawSample, Sample } from '../sources/types.js';
 import type { DecodeOptions } from '../stages/decode.js';
 import { decodeSummary } from '../stages/decode.js';
-import type { DecodeResult, DecodeTask } from '../stages/decode-worker.js';
+import { packTask, type DecodeTask, type DecodeTaskResult, type DecodedEntry } from '../stages/decode-worker.js';
 import { stage, type Stage } from './pipe.js';
 
 /**
- * The decode stage on a piscina pool of worker threads: raw samples go out in batches with their file buffers
- * transferred (not copied), decoded pixels come back transferred, in the order they came in.
+ * The decode stage on a piscina pool of worker threads: raw samples go out in batches, packed into one buffer
+ * that is transferred (not copied), and their pixels come back the same way, in the order they came in.
  *
  *   pipe(raw, decodePool({ workers: 2, expected, onBadSample: log.handler }))   // "decode(2 workers) 28x28x1"
  *
  * At most `maxInFlight` batches are out at once (default 2 per worker), and the next raw sample is read only
- * when the consumer asks for more: a slow consumer slows decoding and reading (backpressure end to end). The
- * pool owns the raw samples' buffers from then on. The pool starts with the stream and stops when it ends.
+ * when the consumer asks for more: a slow consumer slows decoding and reading (backpressure end to end). The pool
+ * starts with the stream and stops when it ends.
  * The worker is the compiled `decode-worker.js` (under `dist/` when this runs from TypeScript sources).
  */
 
@@ -38,21 +38,31 @@ export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
   };
   return stage(`decode(${workers} worker${workers === 1 ? '' : 's'})${decodeSummary(opts)}`, async function* (source, ctx) {
     const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 1000 });
-    const pending: Promise<DecodeResult[]>[] = [];
+    const pending: { where: { url: string; key: string }[]; run: Promise<DecodeTaskResult> }[] = [];
     let batch: RawSample[] = [];
     const submit = () => {
-      const transferList = batch.flatMap(ownBuffers);
-      const task: DecodeTask = { samples: batch, opts: taskOpts };
-      const run = pool.run(task, { transferList, signal: ctx?.signal }) as Promise<DecodeResult[]>;
+      const task = packTask(batch, taskOpts);
+      const run = pool.run(task, { transferList: [task.bytes.buffer as ArrayBuffer], signal: ctx?.signal }) as Promise<DecodeTaskResult>;
       run.catch(() => undefined); // awaited in order below; this only keeps an abandoned one from being unhandled
-      pending.push(run);
+      pending.push({ where: batch.map((r) => ({ url: r.url, key: r.key })), run });
       batch = [];
     };
     async function* next(): AsyncGenerator<Sample> {
-      const results = await (pending.shift() as Promise<DecodeResult[]>);
-      for (const r of results) {
-        if ('sample' in r) yield r.sample;
-        else await onBadSample(badSampleError({ url: r.bad.url, key: r.bad.key }, r.bad.reason));
+      const { where, run } = pending.shift() as (typeof pending)[number];
+      const { index, pixels } = await run;
+      const entries = JSON.parse(index) as DecodedEntry[];
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i];
+        if (typeof e === 'string') {
+          await onBadSample(badSampleError(where[i], e));
+          continue;
+        }
+        const [height, width, channels, label, offset, meta] = e;
+        // each sample its own buffer (a slice): a sample kept for long must not pin its whole batch
+        const sample: Sample = { ...where[i], pixels: pixels.slice(offset, offset + height * width * channels), height, width, channels };
+        if (label >= 0) sample.label = label;
+        if (meta !== '') sample.meta = JSON.parse(meta);
+        yield sample;
       }
     }
     try {
@@ -68,25 +78,6 @@ export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
       await pool.destroy();
     }
   });
-}
-
-/**
- * Makes every buffer of a raw sample its own ArrayBuffer (a copy only for views into a larger buffer, such as
- * Node's pooled small Buffers, which must never be transferred) and returns them for the transfer list.
- */
-function ownBuffers(raw: RawSample): ArrayBuffer[] {
-  const own = (v: Uint8Array): Uint8Array => (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && !(v.buffer instanceof SharedArrayBuffer) ? v : new Uint8Array(v));
-  const out: ArrayBuffer[] = [];
-  for (const [ext, data] of raw.files) {
-    const mine = own(data);
-    raw.files.set(ext, mine);
-    out.push(mine.buffer as ArrayBuffer);
-  }
-  if (raw.array) {
-    raw.array = { ...raw.array, data: own(raw.array.data) };
-    out.push(raw.array.data.buffer as ArrayBuffer);
-  }
-  return out;
 }
 
 let resolvedWorker: string | undefined;

@@ -1,6 +1,8 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodePool } from '../../src/pipeline/decode-pool.js';
+import { Piscina } from 'piscina';
+import { decodePool, workerFile } from '../../src/pipeline/decode-pool.js';
+import { packTask, type DecodedEntry, type DecodeTaskResult } from '../../src/stages/decode-worker.js';
 import type { BadSampleError } from '../../src/sources/bad-samples.js';
 import type { RawSample, Sample } from '../../src/sources/types.js';
 import { decode } from '../../src/stages/decode.js';
@@ -44,19 +46,26 @@ describe('decodePool', () => {
     expect(pooled.errors[0].message).toMatch(/^shards\/a.tar \(sample k5\): not a PNG image/);
   });
 
-  it('transfers buffers both ways: the raw bytes leave this thread, the pixels arrive as their own buffers', async () => {
+  it('moves a batch to the worker and back as one packed buffer each way, transferred, not copied', async () => {
     const samples = rawSamples(10);
-    for (const s of samples) s.files.set('png', new Uint8Array(s.files.get('png') as Uint8Array)); // own buffers, as the readers make
-    const bytes = samples.map((s) => s.files.get('png') as Uint8Array);
-    const pooled = await run(samples, { workers: 1, batchSize: 4 });
-    expect(pooled.out).toHaveLength(10);
-    // a whole-buffer Uint8Array was moved, not copied: detached here
-    bytes.forEach((b) => expect(b.byteLength).toBe(0));
-    // a view into a larger buffer (Node's pooled small Buffers) is copied first, never detached
-    const pooledBuffer = Buffer.from('3');
-    expect(pooledBuffer.buffer.byteLength).toBeGreaterThan(1);
-    await run([raw('x', { png: png(8, 8, 1), cls: pooledBuffer })], { workers: 1 });
-    expect(pooledBuffer.toString()).toBe('3');
+    samples[4] = { key: 'arr', url: 'r.msgpack', files: new Map(), array: { shape: [8, 8, 1], dtype: 'float32', data: new Uint8Array(Float32Array.from({ length: 64 }, (_, i) => i / 64).buffer) } };
+    const task = packTask(samples, { requireLabels: false });
+    expect(task.bytes.byteLength).toBeGreaterThan(0);
+    const pool = new Piscina({ filename: workerFile(), maxThreads: 1 });
+    try {
+      const result = (await pool.run(task, { transferList: [task.bytes.buffer as ArrayBuffer] })) as DecodeTaskResult;
+      expect(task.bytes.byteLength).toBe(0); // detached here: it moved
+      expect(result.pixels).toBeInstanceOf(Float32Array);
+      expect(result.pixels.length).toBe(10 * 64);
+      const entries = JSON.parse(result.index) as DecodedEntry[];
+      expect(entries[3]).toEqual([8, 8, 1, 3, 3 * 64, '']);
+      expect(Array.from(result.pixels.subarray(3 * 64, 4 * 64))).toEqual(Array.from(testImage(8, 8, 1, 3)));
+      expect(Array.from(result.pixels.subarray(4 * 64, 5 * 64))).toEqual(Array.from(Float32Array.from({ length: 64 }, (_, i) => i / 64)));
+    } finally {
+      await pool.destroy();
+    }
+    // through the stage, each sample gets its own buffer, so one kept sample does not pin its batch
+    const pooled = await run(rawSamples(10), { workers: 1, batchSize: 4 });
     for (const s of pooled.out) expect(s.pixels.buffer.byteLength).toBe(s.pixels.byteLength);
     expect(Array.from(pooled.out[3].pixels)).toEqual(Array.from(testImage(8, 8, 1, 3)));
   });

@@ -1,0 +1,174 @@
+/**
+ * Streaming throughput and memory of the input side (issue 4): `npm run bench:stream`.
+ *
+ * Generates (once, into bench/out/stream/, git-ignored) 1,000,000 samples of 28×28 grayscale PNG + `.cls` in
+ * WebDataset tar shards of 10,000, then measures, each in a fresh child process so that peak RSS is its own:
+ *   decode alone   100k raw samples held in memory → decode pool (1 and 2 workers; 0 = main thread, for reference)
+ *   whole chain    open → tar → decode pool → batch(256) → inference with cnn-small (wasm), 1 and 2 workers
+ *   peak RSS       of the whole chain over 100k and over 1M samples (process.resourceUsage().maxRSS: main thread
+ *                  and workers together)
+ *
+ *   npm run bench:stream                    # everything (~6 min here, the first run ~2 more for the corpus)
+ *   node dist/bench/stream.js --max 200000  # a smaller corpus and runs, for a quick look
+ *
+ * Options: --max N (corpus size, default 1,000,000), --decode-samples N (default 100,000).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend/index.js';
+import { packageRoot } from '../src/config/paths.js';
+import { buildModel } from '../src/models/zoo.js';
+import { decodePool } from '../src/pipeline/decode-pool.js';
+import { rawSource } from '../src/sources/dataset.js';
+import { encodePng } from '../src/sources/image.js';
+import { ShardWriter } from '../src/sources/tar-writer.js';
+import type { RawSample, Sample } from '../src/sources/types.js';
+import { decode } from '../src/stages/decode.js';
+
+const SHARD = 10_000;
+const OUT = join(packageRoot, 'bench', 'out', 'stream');
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+
+interface Result {
+  samples: number;
+  seconds: number;
+  rate: number;
+  maxRssMiB: number;
+}
+
+async function generate(total: number): Promise<void> {
+  const marker = join(OUT, `complete-${total}`);
+  if (existsSync(marker)) return;
+  const started = Date.now();
+  // 1000 distinct images (a Fashion-MNIST-like mix of smooth shapes and noise), reused under distinct keys
+  const pngs = Array.from({ length: 1000 }, (_, k) => {
+    const px = new Float32Array(784);
+    for (let i = 0; i < 784; i++) {
+      const y = Math.floor(i / 28) - 14;
+      const x = (i % 28) - 14;
+      px[i] = x * x + y * y < 60 + (k % 90) ? ((k * 31 + i * 7) % 97) / 120 + 0.15 : 0;
+    }
+    return encodePng(px, 28, 28, 1);
+  });
+  const writer = new ShardWriter(join(OUT, 'train'), { samplesPerShard: SHARD });
+  for (let n = 0; n < total; n++) {
+    const files = new Map<string, Uint8Array>([
+      ['png', pngs[n % pngs.length]],
+      ['cls', Buffer.from(String(n % 10))],
+    ]);
+    await writer.write({ key: `s${String(n).padStart(7, '0')}`, files });
+    if (n > 0 && n % 200_000 === 0) process.stderr.write(`  generated ${n} samples\n`);
+  }
+  await writer.close();
+  writeFileSync(marker, `${total}\n`);
+  process.stderr.write(`  corpus: ${total} samples in ${Math.ceil(total / SHARD)} shards, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+}
+
+const spec = (samples: number) => join(OUT, `train-{000000..${String(Math.ceil(samples / SHARD) - 1).padStart(6, '0')}}.tar`);
+
+/** Child: decode alone, from raw samples already in memory. */
+async function decodeAlone(samples: number, workers: number): Promise<Result> {
+  const raw: RawSample[] = [];
+  for await (const r of rawSource(spec(samples)).open()) {
+    raw.push(r);
+    if (raw.length === samples) break;
+  }
+  const stage = workers > 0 ? decodePool({ workers, batchSize: 128 }) : decode({});
+  // warm up: the pool starts and the code is compiled on the first 2000 (not counted)
+  for await (const _ of stage((async function* () { yield* raw.slice(0, 2000); })(), {})) void _;
+  const started = performance.now();
+  let n = 0;
+  for await (const _ of stage((async function* () { yield* raw.slice(2000); })(), {})) {
+    void _;
+    n++;
+  }
+  return done(n, started);
+}
+
+/** Child: open → tar → decode → batch(256) → cnn-small forward on wasm. */
+async function chain(samples: number, workers: number): Promise<Result> {
+  await initBackend('wasm', () => {});
+  const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
+  const stage = decodePool({ workers, batchSize: 128 });
+  const started = performance.now();
+  let n = 0;
+  let pending: Sample[] = [];
+  const infer = () => {
+    const x = new Float32Array(pending.length * 784);
+    pending.forEach((s, i) => x.set(s.pixels, i * 784));
+    tf.tidy(() => (model.predict(tf.tensor4d(x, [pending.length, 28, 28, 1])) as tf.Tensor).argMax(-1).dataSync());
+    n += pending.length;
+    pending = [];
+  };
+  for await (const s of stage(rawSource(spec(samples)).open(), {})) {
+    pending.push(s);
+    if (pending.length === 256) infer();
+    if (n >= samples) break;
+  }
+  if (pending.length) infer();
+  if (tf.memory().numTensors > 50) throw new Error(`tensors leak: ${tf.memory().numTensors}`);
+  return done(n, started);
+}
+
+function done(n: number, started: number): Result {
+  const seconds = (performance.now() - started) / 1000;
+  return { samples: n, seconds, rate: n / seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+}
+
+function child(kind: 'decode' | 'chain', samples: number, workers: number): Result {
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, String(samples), String(workers)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(out.trim().split('\n').pop() as string) as Result;
+}
+
+async function main(): Promise<void> {
+  const childAt = args.indexOf('--child');
+  if (childAt >= 0) {
+    const [kind, samples, workers] = [args[childAt + 1], Number(args[childAt + 2]), Number(args[childAt + 3])];
+    const result = kind === 'decode' ? await decodeAlone(samples, workers) : await chain(samples, workers);
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return;
+  }
+  const max = arg('--max', 1_000_000);
+  const decodeSamples = Math.min(arg('--decode-samples', 100_000), max);
+  const small = Math.min(100_000, max);
+  const t0 = Date.now();
+  console.log(`bench:stream — ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}, load ${loadavg()[0].toFixed(2)}`);
+  await generate(max);
+  const fmt = (r: Result) => `${Math.round(r.rate).toLocaleString('en-US').padStart(8)} samples/s  (${r.samples} in ${r.seconds.toFixed(1)} s, peak RSS ${r.maxRssMiB.toFixed(0)} MiB)`;
+
+  console.log(`\ndecode alone (28x28 PNG, ${decodeSamples} raw samples in memory, pngjs):`);
+  const dec: Record<number, Result> = {};
+  for (const w of [0, 1, 2]) {
+    dec[w] = child('decode', decodeSamples, w);
+    console.log(`  ${w === 0 ? 'main thread' : `${w} worker${w > 1 ? 's ' : '  '}`}  ${fmt(dec[w])}`);
+  }
+  console.log(`  2 workers / 1 worker: ${(dec[2].rate / dec[1].rate).toFixed(2)}x`);
+
+  console.log(`\nwhole chain (open -> tar -> decode -> batch(256) -> cnn-small forward, wasm):`);
+  const ch: Record<string, Result> = {};
+  for (const w of [1, 2]) {
+    ch[`${w}-${small}`] = child('chain', small, w);
+    console.log(`  ${w} worker${w > 1 ? 's' : ' '}, ${small} samples  ${fmt(ch[`${w}-${small}`])}`);
+  }
+  if (max > small) {
+    const best = ch[`2-${small}`].rate >= ch[`1-${small}`].rate ? 2 : 1;
+    const big = child('chain', max, best);
+    console.log(`  ${best} worker${best > 1 ? 's' : ' '}, ${max} samples  ${fmt(big)}`);
+    console.log(`\npeak RSS, whole chain with ${best} worker${best > 1 ? 's' : ''}: ${ch[`${best}-${small}`].maxRssMiB.toFixed(0)} MiB at ${small} samples, ${big.maxRssMiB.toFixed(0)} MiB at ${max}`);
+  }
+  console.log(`\ntotal ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+await main();
