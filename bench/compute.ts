@@ -158,7 +158,8 @@ async function measureGroup(group: Group, c: Case): Promise<Row[]> {
 
 /**
  * Data parallelism the way the product gets it on CPU (one wasm instance per worker thread): WORKERS threads each
- * run the step on BATCH / WORKERS images at the same time; the row reports the aggregate over a BATCH-image step.
+ * run the step on BATCH / WORKERS images at the same time; the row reports the wall time of a BATCH-image step,
+ * averaged over the timed steps.
  */
 const WORKERS = 2;
 interface WorkerJob { model: string; phase: Phase; batch: number; warmup: number; iters: number }
@@ -211,11 +212,13 @@ function measureTorch(): Row[] | string {
   if (probe.status !== 0) return `torch is not importable by ${PYTHON} (${probe.stderr.trim().split('\n').pop()})`;
   const rows: Row[] = [];
   for (const c of cases) {
-    const run = spawnSync(PYTHON, [script, c.model, String(BATCH), '10', '3', String(TORCH_THREADS)], { encoding: 'utf8' });
+    const { warmup, iters } = groups[0].steps[c.model];
+    const args = [script, c.model, String(BATCH), String(iters), String(warmup), String(TORCH_THREADS)];
+    const run = spawnSync(PYTHON, args, { encoding: 'utf8' });
     if (run.status !== 0) return `compute_torch.py failed: ${run.stderr.trim().split('\n').pop()}`;
     const r = JSON.parse(run.stdout) as { forward_ms: number; pgd_ms: number; train_ms: number; torch: string };
     rows.push({
-      variant: `PyTorch ${r.torch} CPU, ${TORCH_THREADS} threads`,
+      variant: `PyTorch ${r.torch}, ${TORCH_THREADS} threads`,
       model: c.model,
       batch: BATCH,
       timings: { forward: r.forward_ms, pgd: r.pgd_ms, train: r.train_ms },
@@ -250,7 +253,8 @@ async function main(): Promise<void> {
   const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
   console.log(`compute bench: batch ${BATCH}, median of timed steps after warm-up; ${cpus().length} cores, load average ${load()}`);
   console.log('FLOPs: conv + dense MACs x 2 from the layer shapes; PGD step = 2x forward, training step = 3x forward');
-  console.log(`"${WORKERS} workers": ${WORKERS} threads with a wasm instance each, ${BATCH / WORKERS} images per thread at once`);
+  console.log(`"${WORKERS} workers": ${WORKERS} threads with a wasm instance each, ${BATCH / WORKERS} images per thread at once ` +
+    '(mean wall time per step); cpu at a smaller batch (pure JS is slow), images/s is per image either way');
   for (const c of cases) {
     console.log(`  ${c.model} ${c.spec.inputShape.join('x')}: ${(flops.get(c.model)! / 1e6).toFixed(2)} MFLOP/image forward`);
   }
