@@ -1,10 +1,10 @@
-import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/select.js';
 import { packageRoot } from '../../src/config/paths.js';
 import { saveModel } from '../../src/models/io.js';
 import { buildModel } from '../../src/models/zoo.js';
@@ -44,7 +44,7 @@ describe('purify survives being killed', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pbe-resume-'));
-    await tf.setBackend('cpu');
+    await initBackend('wasm');
     const samples = syntheticSquares(240, 5);
     await writeShards((async function* () { yield* samples; })(), join(dir, 'data/train'), { samplesPerShard: 120 });
     const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
@@ -60,12 +60,12 @@ describe('purify survives being killed', () => {
         { epochs: 1, adversarial: { epochs: 0, share: 1, maxBatches: null } },
       ],
     }));
-    args = (out) => ['purify', '--model', join(dir, 'infected'), '--data', join(dir, 'data/train-*.tar'), '--out', out, '--config', join(dir, 'short.json'), '--eps', '0.05', '--lr', '0.01', '--log-format', 'json'];
+    args = (out) => ['purify', '--model', join(dir, 'infected'), '--data', join(dir, 'data/train-*.tar'), '--out', out, '--config', join(dir, 'short.json'), '--eps', '0.05', '--lr', '0.01', '--compute-workers', '1', '--log-format', 'json'];
     const first = await runCli(args(join(dir, 'baseline')));
     expect(first.code, first.stderr).toBe(0);
     baseline = outputs(join(dir, 'baseline'));
     expect(baseline.metrics).toHaveLength(1 + 5);
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
