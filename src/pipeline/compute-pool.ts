@@ -18,6 +18,9 @@ const workerFile = join(packageRoot, 'dist/src/pipeline/compute-worker.js');
  */
 export class ComputePool {
   readonly workers: number;
+  /** Tasks re-run after a worker failed on them. */
+  retried = 0;
+  private readonly retries = 2;
   private readonly pool: Piscina;
   private weights: WeightsMessage = { version: -1, shapes: [], data: [] };
 
@@ -39,25 +42,47 @@ export class ComputePool {
   }
 
   async pgd(x: Float32Array, labels: Int32Array, shape: [number, number, number, number], pgd: PgdOptions): Promise<{ x: Float32Array; predicted: Int32Array }> {
+    const per = shape[1] * shape[2] * shape[3];
+    const weights = this.weights;
     const parts = await Promise.all(
-      this.split(shape[0]).map(([start, n]) => {
-        const per = shape[1] * shape[2] * shape[3];
-        const task: ComputeTask = { kind: 'pgd', weights: this.weights, x: x.slice(start * per, (start + n) * per), labels: labels.slice(start, start + n), shape: [n, shape[1], shape[2], shape[3]], pgd };
-        return this.pool.run(task, { transferList: [task.x.buffer as ArrayBuffer, task.labels.buffer as ArrayBuffer] }) as Promise<Extract<ComputeResult, { x: Float32Array }>>;
-      }),
+      this.split(shape[0]).map(([start, n]) =>
+        this.run<Extract<ComputeResult, { x: Float32Array }>>(() => {
+          const task: ComputeTask = { kind: 'pgd', weights, x: x.slice(start * per, (start + n) * per), labels: labels.slice(start, start + n), shape: [n, shape[1], shape[2], shape[3]], pgd };
+          return { task, transfer: [task.x.buffer as ArrayBuffer, task.labels.buffer as ArrayBuffer] };
+        }),
+      ),
     );
     return { x: concat(parts.map((p) => p.x), Float32Array), predicted: concat(parts.map((p) => p.predicted), Int32Array) };
   }
 
   async logits(x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array> {
     const per = shape[1] * shape[2] * shape[3];
+    const weights = this.weights;
     const parts = await Promise.all(
-      this.split(shape[0]).map(([start, n]) => {
-        const task: ComputeTask = { kind: 'logits', weights: this.weights, x: x.slice(start * per, (start + n) * per), shape: [n, shape[1], shape[2], shape[3]] };
-        return this.pool.run(task, { transferList: [task.x.buffer as ArrayBuffer] }) as Promise<Extract<ComputeResult, { logits: Float32Array }>>;
-      }),
+      this.split(shape[0]).map(([start, n]) =>
+        this.run<Extract<ComputeResult, { logits: Float32Array }>>(() => {
+          const task: ComputeTask = { kind: 'logits', weights, x: x.slice(start * per, (start + n) * per), shape: [n, shape[1], shape[2], shape[3]] };
+          return { task, transfer: [task.x.buffer as ArrayBuffer] };
+        }),
+      ),
     );
     return concat(parts.map((p) => p.logits), Float32Array);
+  }
+
+  /**
+   * Runs one task, retrying it (rebuilt from the caller's data, since its buffers were transferred) when the
+   * worker throws or dies; piscina replaces a dead worker. The same task gives the same result on any worker.
+   */
+  private async run<R>(make: () => { task: ComputeTask; transfer: ArrayBuffer[] }): Promise<R> {
+    for (let attempt = 1; ; attempt++) {
+      const { task, transfer } = make();
+      try {
+        return (await this.pool.run(task, { transferList: transfer })) as R;
+      } catch (err) {
+        if (attempt > this.retries) throw new Error(`compute worker failed on a ${task.kind} task ${attempt} times: ${(err as Error).message}`, { cause: err });
+        this.retried++;
+      }
+    }
   }
 
   async destroy(): Promise<void> {

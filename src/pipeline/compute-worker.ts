@@ -37,7 +37,12 @@ function model(): Promise<tf.LayersModel> {
   return replica;
 }
 
+/** Crash tests: `PBE_WORKER_FAILPOINT=<n>` ends this worker thread on its n-th task (each worker counts its own). */
+const exitOnTask = Number(process.env.PBE_WORKER_FAILPOINT ?? 0);
+let tasks = 0;
+
 export default async function run(task: ComputeTask): Promise<ComputeResult> {
+  if (++tasks === exitOnTask) process.exit(1);
   const m = await model();
   if (task.weights.version !== loadedVersion) {
     const tensors = task.weights.data.map((d, i) => tf.tensor(d, task.weights.shapes[i]));

@@ -23,8 +23,9 @@ export interface PgdOptions {
 export function pgdExamples(model: tf.LayersModel, x: tf.Tensor4D, labels: tf.Tensor1D, opts: PgdOptions): tf.Tensor4D {
   const numClasses = model.outputs[0].shape[1] as number;
   const oneHot = tf.tidy(() => tf.oneHot(labels.toInt(), numClasses).toFloat());
+  // Summed, not averaged: a sample's gradient (and so its sign) must not depend on how a batch is split.
   const lossOf = (xa: tf.Tensor) =>
-    tf.losses.softmaxCrossEntropy(oneHot, model.apply(xa, { training: false }) as tf.Tensor) as tf.Scalar;
+    tf.losses.softmaxCrossEntropy(oneHot, model.apply(xa, { training: false }) as tf.Tensor, undefined, undefined, tf.Reduction.SUM) as tf.Scalar;
   const inputGrad = tf.grad(lossOf);
   let adv: tf.Tensor4D = opts.randomStart
     ? tf.tidy(() => tf.clipByValue(x.add(tf.randomUniform(x.shape, -opts.eps, opts.eps, 'float32', opts.seed)), 0, 1) as tf.Tensor4D)
