@@ -11,7 +11,8 @@
  *   npm run bench:stream                    # everything (~6 min here, the first run ~2 more for the corpus)
  *   node dist/bench/stream.js --max 200000  # a smaller corpus and runs, for a quick look
  *
- * Options: --max N (corpus size, default 1,000,000), --decode-samples N (default 100,000).
+ * Options: --max N (corpus size, default 1,000,000), --decode-samples N (default 100,000). PBE_BENCH_TRACE=1 prints
+ * the whole chain's memory every 100k samples.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ import type { RawSample, Sample } from '../src/sources/types.js';
 import { decode } from '../src/stages/decode.js';
 
 const SHARD = 10_000;
+const trace = process.env.PBE_BENCH_TRACE === '1';
 const OUT = join(packageRoot, 'bench', 'out', 'stream');
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number) => {
@@ -42,7 +44,11 @@ interface Result {
   seconds: number;
   rate: number;
   maxRssMiB: number;
+  /** CPU time of the whole process (all threads) per sample: what the work costs, whatever else runs here. */
+  cpuUs: number;
 }
+
+let cpuAtStart = process.cpuUsage();
 
 async function generate(total: number): Promise<void> {
   const marker = join(OUT, `complete-${total}`);
@@ -85,6 +91,7 @@ async function decodeAlone(samples: number, workers: number): Promise<Result> {
   // warm up: the pool starts and the code is compiled on the first 2000 (not counted)
   for await (const _ of stage((async function* () { yield* raw.slice(0, 2000); })(), {})) void _;
   const started = performance.now();
+  cpuAtStart = process.cpuUsage();
   let n = 0;
   for await (const _ of stage((async function* () { yield* raw.slice(2000); })(), {})) {
     void _;
@@ -99,6 +106,7 @@ async function chain(samples: number, workers: number): Promise<Result> {
   const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
   const stage = decodePool({ workers, batchSize: 128 });
   const started = performance.now();
+  cpuAtStart = process.cpuUsage();
   let n = 0;
   let pending: Sample[] = [];
   const infer = () => {
@@ -106,6 +114,11 @@ async function chain(samples: number, workers: number): Promise<Result> {
     pending.forEach((s, i) => x.set(s.pixels, i * 784));
     tf.tidy(() => (model.predict(tf.tensor4d(x, [pending.length, 28, 28, 1])) as tf.Tensor).argMax(-1).dataSync());
     n += pending.length;
+    if (trace && n % 100_000 < 256) {
+      const m = process.memoryUsage();
+      const mib = (v: number) => (v / 2 ** 20).toFixed(0);
+      process.stderr.write(`    ${n}: rss ${mib(m.rss)} MiB, heap ${mib(m.heapUsed)}/${mib(m.heapTotal)}, array buffers ${mib(m.arrayBuffers)}, wasm ${mib(tf.memory().numBytes)}\n`);
+    }
     pending = [];
   };
   for await (const s of stage(rawSource(spec(samples)).open(), {})) {
@@ -120,7 +133,8 @@ async function chain(samples: number, workers: number): Promise<Result> {
 
 function done(n: number, started: number): Result {
   const seconds = (performance.now() - started) / 1000;
-  return { samples: n, seconds, rate: n / seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  const cpu = process.cpuUsage(cpuAtStart);
+  return { samples: n, seconds, rate: n / seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, cpuUs: (cpu.user + cpu.system) / n };
 }
 
 function child(kind: 'decode' | 'chain', samples: number, workers: number): Result {
@@ -146,7 +160,8 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   console.log(`bench:stream — ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}, load ${loadavg()[0].toFixed(2)}`);
   await generate(max);
-  const fmt = (r: Result) => `${Math.round(r.rate).toLocaleString('en-US').padStart(8)} samples/s  (${r.samples} in ${r.seconds.toFixed(1)} s, peak RSS ${r.maxRssMiB.toFixed(0)} MiB)`;
+  const fmt = (r: Result) =>
+    `${Math.round(r.rate).toLocaleString('en-US').padStart(8)} samples/s  (${r.samples} in ${r.seconds.toFixed(1)} s, ${r.cpuUs.toFixed(1)} CPU µs/sample, peak RSS ${r.maxRssMiB.toFixed(0)} MiB)`;
 
   console.log(`\ndecode alone (28x28 PNG, ${decodeSamples} raw samples in memory, pngjs):`);
   const dec: Record<number, Result> = {};
@@ -168,7 +183,7 @@ async function main(): Promise<void> {
     console.log(`  ${best} worker${best > 1 ? 's' : ' '}, ${max} samples  ${fmt(big)}`);
     console.log(`\npeak RSS, whole chain with ${best} worker${best > 1 ? 's' : ''}: ${ch[`${best}-${small}`].maxRssMiB.toFixed(0)} MiB at ${small} samples, ${big.maxRssMiB.toFixed(0)} MiB at ${max}`);
   }
-  console.log(`\ntotal ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(`\ntotal ${((Date.now() - t0) / 1000).toFixed(0)} s, load at the end ${loadavg()[0].toFixed(2)} (2 cores: above ~0.3 other processes share them)`);
 }
 
 await main();

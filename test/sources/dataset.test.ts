@@ -63,6 +63,20 @@ describe('writeShards → shardSource', () => {
     expect((await collect(shardSource(dir)())).map((s) => s.key)).toEqual(samples(12).map((s) => s.key));
   });
 
+  it('buffer-shuffles samples before decoding, seeded, differently each call, none lost', async () => {
+    const dir = tmpDir();
+    await writeShards(from(samples(30)), join(dir, 's'), { samplesPerShard: 10 });
+    const opts = { shuffle: { bufferSize: 8, seed: 3 }, shuffleShards: { seed: 3 } };
+    const source = shardSource(dir, opts);
+    expect(source.summary()).toBe('tar(3 shards, shuffled) -> shuffle(8) -> decode');
+    const first = (await collect(source())).map((s) => s.key);
+    const second = (await collect(source())).map((s) => s.key);
+    expect([...first].sort()).toEqual(samples(30).map((s) => s.key));
+    expect(first).not.toEqual(second);
+    expect(first).not.toEqual([...first].sort());
+    expect((await collect(shardSource(dir, opts)())).map((s) => s.key)).toEqual(first);
+  });
+
   it('reads only its partition', async () => {
     const dir = tmpDir();
     await writeShards(from(samples(6)), join(dir, 's'), { samplesPerShard: 2 });
