@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadPurifyConfig } from '../config/load.js';
 import { inspectModel, minFlipsForSignal, type InspectResult } from '../eval/inspect.js';
-import { loadEvalSet } from '../eval/evaluate.js';
+import type { Sample } from '../sources/types.js';
 import { loadModel, modelInputShape } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
 import { addCommonOptions, intArg, numberArg, setup, type CommonOptions } from './common.js';
@@ -35,13 +35,12 @@ export async function inspectCommand(o: InspectCliOptions): Promise<InspectResul
   const [height, width, channels] = modelInputShape(model, o.model);
   const corpus = shardCorpus(o.data, { expected: { height, width, channels }, badSamples });
   const config = await loadPurifyConfig({});
-  const { samples } = await loadEvalSet(labelOptional(corpus.samples().output), o.samples);
+  const samples: Sample[] = [];
+  for await (const s of corpus.samples().output) {
+    samples.push(s);
+    if (samples.length >= o.samples) break;
+  }
   return inspectModel(model, samples, { ...config.probe, ...config.pgd, threshold: o.threshold });
-}
-
-/** inspect needs no labels: give unlabelled samples a placeholder so the eval-set loader keeps them. */
-async function* labelOptional<T extends { label?: number }>(samples: AsyncIterable<T>): AsyncIterable<T> {
-  for await (const s of samples) yield { ...s, label: s.label ?? -1 };
 }
 
 export function formatInspect(r: InspectResult): string {
