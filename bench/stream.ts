@@ -15,7 +15,7 @@
  * the whole chain's memory every 100k samples.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,8 @@ interface Result {
   maxRssMiB: number;
   /** CPU time of the whole process (all threads) per sample: what the work costs, whatever else runs here. */
   cpuUs: number;
+  /** Decode alone: CPU µs per sample of the main thread, the workers, and V8's helper threads (GC, compiler). */
+  threads?: { main: number; workers: number; helpers: number };
 }
 
 let cpuAtStart = process.cpuUsage();
@@ -92,12 +94,37 @@ async function decodeAlone(samples: number, workers: number): Promise<Result> {
   for await (const _ of stage((async function* () { yield* raw.slice(0, 2000); })(), {})) void _;
   const started = performance.now();
   cpuAtStart = process.cpuUsage();
+  const before = threadTimes();
   let n = 0;
   for await (const _ of stage((async function* () { yield* raw.slice(2000); })(), {})) {
     void _;
     n++;
   }
-  return done(n, started);
+  const result = done(n, started);
+  // per-thread CPU (Linux /proc): the main thread, the `workers` busiest other threads, and the rest
+  const after = threadTimes();
+  const delta = [...after].map(([tid, t]) => [tid, t - (before.get(tid) ?? 0)] as const);
+  const main = delta.find(([tid]) => tid === process.pid)?.[1] ?? 0;
+  const others = delta.filter(([tid]) => tid !== process.pid).map(([, t]) => t).sort((a, b) => b - a);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const per = (ms: number) => (ms * 1000) / n;
+  result.threads = { main: per(main), workers: per(sum(others.slice(0, workers))), helpers: per(sum(others.slice(workers))) };
+  return result;
+}
+
+/** CPU milliseconds of each thread of this process, by thread id (utime + stime from /proc, 10 ms ticks). */
+function threadTimes(): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), (Number(f[11]) + Number(f[12])) * 10);
+    }
+  } catch {
+    // not Linux: no breakdown
+  }
+  return out;
 }
 
 /** Child: open → tar → decode → batch(256) → cnn-small forward on wasm. */
@@ -168,8 +195,18 @@ async function main(): Promise<void> {
   for (const w of [0, 1, 2]) {
     dec[w] = child('decode', decodeSamples, w);
     console.log(`  ${w === 0 ? 'main thread' : `${w} worker${w > 1 ? 's ' : '  '}`}  ${fmt(dec[w])}`);
+    const t = dec[w].threads;
+    if (t) console.log(`      CPU µs/sample by thread: main ${t.main.toFixed(1)}, decode worker${w === 1 ? '' : 's'} ${t.workers.toFixed(1)}, V8 helpers ${t.helpers.toFixed(1)}`);
   }
   console.log(`  2 workers / 1 worker: ${(dec[2].rate / dec[1].rate).toFixed(2)}x`);
+  const t1 = dec[1].threads;
+  if (t1 && t1.workers > 0) {
+    // with nothing else running: 1 worker goes at the worker's pace (the main thread has the other core);
+    // 2 workers share 2 cores with the main thread and the helpers
+    const one = 1e6 / Math.max(t1.workers, t1.main + t1.helpers);
+    const two = 2e6 / (t1.workers + t1.main + t1.helpers);
+    console.log(`  on 2 idle cores, from these CPU costs: 1 worker ~${Math.round(one).toLocaleString('en-US')}/s, 2 workers ~${Math.round(two).toLocaleString('en-US')}/s (${(two / one).toFixed(2)}x)`);
+  }
 
   console.log(`\nwhole chain (open -> tar -> decode -> batch(256) -> cnn-small forward, wasm):`);
   const ch: Record<string, Result> = {};

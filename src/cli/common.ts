@@ -60,7 +60,7 @@ export async function setup(opts: CommonOptions, withProgress = false): Promise<
 /** Where and how data is read and decoded: every command that takes --data. */
 export function addDataOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--data-format <format>', 'format of the --data URLs (auto: by extension; a directory without shards is an image folder)').choices(['auto', ...formatNames]).default('auto'))
+    .addOption(new Option('--data-format <format>', 'format of the input URLs (auto: by extension; a directory without shards is an image folder)').choices(['auto', ...formatNames]).default('auto'))
     .option('--shard-index <i>', 'read only partition i of --num-shards (round robin over the shard list)', intArg('--shard-index'))
     .option('--num-shards <n>', 'number of partitions of the shard list', intArg('--num-shards'))
     .option('--s3-endpoint <url>', 'S3-compatible endpoint for s3:// URLs (MinIO, Ceph, ...; default $PBE_S3_ENDPOINT, else AWS)')

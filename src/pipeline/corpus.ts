@@ -20,11 +20,11 @@ export function shardCorpus(spec: string | string[], opts: ShardCorpusOptions): 
   const onBadSample = (err: unknown) => opts.badSamples.record(err);
   const source = rawSource(spec, { ...opts, onBadSample });
   const raw = () => described<RawSample>(source.summary(), source.open());
-  const decodeStage = () => decode({ ...opts, onBadSample });
+  const decodeStage = decode({ ...opts, onBadSample }); // one stage, so one decode pool for every pass
   return {
     urls: [...source.urls],
     samples(keys, keysName) {
-      return keys ? pipe(raw(), select(keys, keysName), decodeStage()) : pipe(raw(), decodeStage());
+      return keys ? pipe(raw(), select(keys, keysName), decodeStage) : pipe(raw(), decodeStage);
     },
   };
 }

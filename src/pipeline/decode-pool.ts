@@ -18,8 +18,9 @@ import { stage, type Stage } from './pipe.js';
  *   pipe(raw, decodePool({ workers: 2, expected, onBadSample: log.handler }))   // "decode(2 workers) 28x28x1"
  *
  * At most `maxInFlight` batches are out at once (default 2 per worker), and the next raw sample is read only
- * when the consumer asks for more: a slow consumer slows decoding and reading (backpressure end to end). The pool
- * starts with the stream and stops when it ends.
+ * when the consumer asks for more: a slow consumer slows decoding and reading (backpressure end to end). The
+ * threads start with the first pass and serve every later pass of the same stage (an epoch re-reads the data);
+ * idle for 5 s they exit, and they never keep the process alive.
  *
  * The samples of one batch are views on the one pixel buffer that came back: nothing is copied. A consumer that
  * packs samples into batches (as every stage here does) needs nothing more; one that keeps a few samples of a
@@ -29,6 +30,9 @@ import { stage, type Stage } from './pipe.js';
  */
 
 export const decodePoolDefaults = { batchSize: 64, perWorkerInFlight: 2 };
+
+/** Worker threads left idle this long exit (the next pass starts them again). */
+const IDLE_MS = 5000;
 
 export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
   const workers = opts.workers ?? 1;
@@ -41,13 +45,16 @@ export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
   const taskOpts: DecodeTask['opts'] = {
     expected: opts.expected, imageSize: opts.imageSize, numClasses: opts.numClasses, requireLabels: opts.requireLabels, maxPixels: opts.maxPixels,
   };
+  let pool: Piscina | undefined;
   return stage(`decode(${workers} worker${workers === 1 ? '' : 's'})${decodeSummary(opts)}`, async function* (source, ctx) {
-    const pool = new Piscina({ filename: workerFile(), minThreads: workers, maxThreads: workers, idleTimeout: 1000 });
+    // one pool for every pass of this stage (each epoch re-reads): warm threads; idle ones exit, and never hold the process
+    pool ??= new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: workers, idleTimeout: IDLE_MS });
+    const threads = pool;
     const pending: { where: { url: string; key: string }[]; run: Promise<DecodeTaskResult> }[] = [];
     let batch: RawSample[] = [];
     const submit = () => {
       const task = packTask(batch, taskOpts);
-      const run = pool.run(task, { transferList: [task.bytes.buffer as ArrayBuffer], signal: ctx?.signal }) as Promise<DecodeTaskResult>;
+      const run = threads.run(task, { transferList: [task.bytes.buffer as ArrayBuffer], signal: ctx?.signal }) as Promise<DecodeTaskResult>;
       run.catch(() => undefined); // awaited in order below; this only keeps an abandoned one from being unhandled
       pending.push({ where: batch.map((r) => ({ url: r.url, key: r.key })), run });
       batch = [];
@@ -70,18 +77,15 @@ export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
         yield sample;
       }
     }
-    try {
-      for await (const raw of source) {
-        batch.push(raw);
-        if (batch.length < batchSize) continue;
-        submit();
-        while (pending.length >= maxInFlight) yield* next();
-      }
-      if (batch.length > 0) submit();
-      while (pending.length > 0) yield* next();
-    } finally {
-      await pool.destroy();
+    // a consumer that stops early leaves at most maxInFlight batches to finish in the background, unread
+    for await (const raw of source) {
+      batch.push(raw);
+      if (batch.length < batchSize) continue;
+      submit();
+      while (pending.length >= maxInFlight) yield* next();
     }
+    if (batch.length > 0) submit();
+    while (pending.length > 0) yield* next();
   });
 }
 

@@ -120,7 +120,7 @@ describe('decodePool', () => {
     expect(maxAhead).toBeGreaterThan(8);
   });
 
-  it('stops the pool when the consumer stops early, and validates its options', async () => {
+  it('lets the consumer stop early, serves the next pass from the same threads, and validates its options', async () => {
     const stage = decodePool({ workers: 1, batchSize: 4 });
     const keys: string[] = [];
     for await (const s of stage(from(rawSamples(100)), {})) {
@@ -128,6 +128,9 @@ describe('decodePool', () => {
       if (keys.length === 6) break;
     }
     expect(keys).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
+    let again = 0;
+    for await (const _ of stage(from(rawSamples(20)), {})) again += _ ? 1 : 0;
+    expect(again).toBe(20);
     expect(() => decodePool({ workers: 0 })).toThrow('decodePool(): workers is expected to be a positive integer, but got 0');
     expect(() => decodePool({ workers: 1, batchSize: 1.5 })).toThrow('decodePool(): batchSize is expected to be a positive integer, but got 1.5');
   });
