@@ -146,6 +146,14 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     store = reference.store;
     if (store.size === 0) throw new Error('purify: the data has no samples');
     const { eps, epsReason, probe } = pickEps(model, reference.probe, config, log);
+    const atEps = probe.find((p) => p.eps === eps);
+    if (atEps && atEps.concentration < 0.5) {
+      log(
+        `warning: at eps ${formatEps(eps)} only ${(atEps.concentration * 100).toFixed(0)}% of PGD flips go to one class (${atEps.concentrationClass}); ` +
+          'PBE relies on adversarial examples piling up on the backdoor target, so this backdoor (if any; a patch trigger, for example) may survive purification',
+        { concentration: atEps.concentration, concentrationClass: atEps.concentrationClass },
+      );
+    }
     const lr = config.optimizer.lr === 'auto' ? config.probe.lr : config.optimizer.lr;
     if (config.optimizer.lr === 'auto') log(`learning rate ${lr} (optimizer.lr is "auto": the probe's learning rate)`);
     const trusted = [...initialTrustedSet(store, config.initialFraction, config.seed)];
