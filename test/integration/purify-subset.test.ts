@@ -10,7 +10,7 @@ import { dataDir } from '../../src/config/paths.js';
 
 /**
  * poison -> train -> purify -> eval through the commands, on the committed Fashion-MNIST subset (4,000 train,
- * 1,000 test), Blend 10% to class 0, with a shortened schedule (2 rounds) so that it runs in about a minute.
+ * 1,000 test), Blend 10% to class 0, with a shortened schedule (3 rounds of 6, 4, 4 epochs) so that it runs in about a minute.
  */
 const subset = join(dataDir, 'fashion-mnist-subset');
 const common = { backend: 'wasm' as const, quiet: true, onBadSample: 'skip' as const, maxBadSamples: 10 };
@@ -42,10 +42,11 @@ describe('pbe end to end on the committed subset (Blend)', () => {
     await import('node:fs/promises').then((fs) =>
       fs.writeFile(config, JSON.stringify({
         initialFraction: 0.1,
-        keepRatio: [0.5],
+        keepRatio: [0.5, 0.7],
         rounds: [
           { epochs: 6, adversarial: { epochs: 6, share: 1, maxBatches: null } },
-          { epochs: 3, adversarial: { epochs: 1, share: 1, maxBatches: 30 } },
+          { epochs: 4, adversarial: { epochs: 1, share: 1, maxBatches: 30 } },
+          { epochs: 4, adversarial: { epochs: 1, share: 1, maxBatches: 30 } },
         ],
       })),
     );
@@ -59,10 +60,10 @@ describe('pbe end to end on the committed subset (Blend)', () => {
     expect(after.acc).toBeGreaterThan(before.acc - 0.08);
 
     expect(result.store.size).toBe(4000);
-    expect(result.trusted.size).toBe(2000);
+    expect(result.trusted.size).toBe(2800);
     const metrics = (await readFile(join(out, 'metrics.csv'), 'utf8')).trim().split('\n');
     expect(metrics[0]).toBe('round,epoch,adversarialShare,adversarialBatches,trusted,samples,loss,flipRate,concentration,concentrationClass,seconds,acc,asr');
-    expect(metrics).toHaveLength(1 + 9);
+    expect(metrics).toHaveLength(1 + 14);
     const scores = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n');
     expect(scores[0]).toBe('key,url,suspicion,trusted,pseudo_label,final_label');
     expect(scores).toHaveLength(4001);
