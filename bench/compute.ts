@@ -281,15 +281,18 @@ async function main(): Promise<void> {
   }
 
   console.log('');
-  const find = (prefix: string, model: string) => rows.find((r) => r.variant.startsWith(prefix) && r.model === model);
+  const find = (variant: string | RegExp, model: string) => rows.find((r) => r.model === model &&
+    (typeof variant === 'string' ? r.variant === variant : variant.test(r.variant)));
   for (const c of cases) {
-    const ours = find('wasm + pbe', c.model);
+    const ours = find('wasm + pbe kernels', c.model);
+    const workers = find(`wasm + pbe kernels, ${WORKERS} workers`, c.model);
     const stock = find('wasm stock', c.model);
-    const torchRow = find('PyTorch', c.model);
-    console.log(`${c.model}: PGD step ours vs stock wasm ${ratio(stock, ours, 'pgd')}; ` +
-      `ours vs PyTorch: PGD step ${ratio(torchRow, ours, 'pgd')}, training step ${ratio(torchRow, ours, 'train')} ` +
-      '(images/s ratios, >1 = ours faster)');
+    const torchRow = find(/^PyTorch/, c.model);
+    console.log(`${c.model}: PGD step ours vs stock wasm ${ratio(stock, ours, 'pgd')}; ours vs PyTorch: ` +
+      `PGD step ${ratio(torchRow, ours, 'pgd')} (${WORKERS} workers ${ratio(torchRow, workers, 'pgd')}), ` +
+      `training step ${ratio(torchRow, ours, 'train')} (${WORKERS} workers ${ratio(torchRow, workers, 'train')})`);
   }
+  console.log('(ratios of images/s, >1 = ours faster)');
   console.log(`bench time ${((performance.now() - t0) / 1000).toFixed(0)} s; load average now ${load()}`);
 }
 
