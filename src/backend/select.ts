@@ -119,7 +119,9 @@ async function importOptional(pkg: string): Promise<void> {
     await import(pkg);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw new Error(`${pkg} is not installed`);
+    const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+    // Not found *itself*; a missing dependency of an installed package is a load failure.
+    if (notFound && reasonOf(err).includes(`'${pkg}'`)) throw new Error(`${pkg} is not installed`);
     throw new Error(`${pkg} failed to load: ${reasonOf(err)}`, { cause: err });
   }
 }
