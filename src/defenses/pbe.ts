@@ -13,6 +13,7 @@ import { mix } from '../stages/mix.js';
 import { inProcessAttacker, pgd, formatEps, type Attacker } from '../stages/pgd.js';
 import { cosine, predictLogits, topIndices } from '../stages/score.js';
 import { shuffle } from '../stages/shuffle.js';
+import { prefetch } from '../stages/prefetch.js';
 import { skip } from '../stages/skip.js';
 import { sgdMomentum, trainStep } from '../stages/train.js';
 import { checkpointFile, restoreTraining, saveCheckpoint, type Checkpoint } from '../pipeline/checkpoint.js';
@@ -226,6 +227,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         batch({ size: config.batchSize }),
         mix(plan, epochSeed),
         skip<Batch>(state.batchesDone),
+        prefetch<Batch>(2),
         pgdStage(),
       );
       if (epoch === 0 || pipeline === '') log(`round ${round}: ${chain.summary} -> train(sgd lr=${state.lr})`);

@@ -3,6 +3,7 @@ import { described, pipe } from '../../src/pipeline/pipe.js';
 import { batch } from '../../src/stages/batch.js';
 import { assignLabels } from '../../src/stages/label.js';
 import { mix } from '../../src/stages/mix.js';
+import { prefetch } from '../../src/stages/prefetch.js';
 import { select } from '../../src/stages/select.js';
 import { shuffle } from '../../src/stages/shuffle.js';
 import type { LabeledSample } from '../../src/stages/batch-types.js';
@@ -108,5 +109,25 @@ describe('mix', () => {
   it('marks none when the share is 0', async () => {
     const out = await collect(mix({ round: 1, epoch: 2, adversarialShare: 0, maxAdversarialBatches: 0 }, 1)(batches(), {}));
     expect(out.some((b) => b.adversarial)).toBe(false);
+  });
+});
+
+describe('prefetch', () => {
+  it('keeps order, yields everything once, and reads at most size+1 ahead', async () => {
+    let produced = 0;
+    async function* source() {
+      for (let i = 0; i < 10; i++) {
+        produced++;
+        yield i;
+      }
+    }
+    const it = prefetch<number>(2)(source(), {})[Symbol.asyncIterator]();
+    const first = await it.next();
+    expect(first.value).toBe(0);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(produced).toBeLessThanOrEqual(4);
+    const rest: number[] = [];
+    for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value);
+    expect([first.value, ...rest]).toEqual([...Array(10).keys()]);
   });
 });
