@@ -8,6 +8,7 @@ import { purifyPbe, type PbeState, type PurifyResult } from '../defenses/pbe.js'
 import { evaluate, loadEvalSet, type EvalResult } from '../eval/evaluate.js';
 import { loadModel, modelInputShape, saveModel } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
+import { formatEps } from '../stages/pgd.js';
 import { checkpointFile, loadCheckpoint } from '../pipeline/checkpoint.js';
 import { existsSync } from 'node:fs';
 import { StopSignal, StoppedError } from '../pipeline/stop-signal.js';
@@ -35,6 +36,7 @@ export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
   resume?: string;
   computeWorkers?: number;
   weightsRefresh?: 'steps' | 'epoch';
+  dryRun?: boolean;
 }
 
 export function registerPurifyCommand(program: Command): void {
@@ -47,6 +49,7 @@ export function registerPurifyCommand(program: Command): void {
     .option('--resume <dir>', 'continue the run in this run directory from its last checkpoint, with its original options')
     .option('--compute-workers <n>', 'worker threads for PGD and scoring (default: one per core on wasm/cpu, none on tensorflow backends)', intArg('--compute-workers'))
     .addOption(new Option('--weights-refresh <when>', 'when worker replicas get new weights: steps (exact) or epoch (overlaps PGD with training)').choices(['steps', 'epoch']).default('steps'))
+    .option('--dry-run', 'print the pipeline and the merged config, then exit without computing')
     .option('--checkpoint-every <minutes>', 'also checkpoint every this many minutes (always at every epoch end)', numberArg('--checkpoint-every'))
     .option('--preset <name>', 'per-dataset settings from config/presets (e.g. fashion-mnist, authors)')
     .option('--config <file>', 'JSON file overriding config/defaults.json (after the preset)')
@@ -59,7 +62,8 @@ export function registerPurifyCommand(program: Command): void {
     .option('--target <class>', 'target class of --eval-attack', intArg('--target'), 0)
     .option('--eval-samples <n>', 'test samples used for the per-epoch ACC/ASR', intArg('--eval-samples'), 1000);
   addTriggerOptions(addCommonOptions(cmd)).action(async (o: PurifyCliOptions) => {
-    await purifyCommand(o);
+    if (o.dryRun) process.stdout.write(await purifyPlan(o));
+    else await purifyCommand(o);
   });
 }
 
@@ -69,12 +73,11 @@ export interface PurifyCommandResult {
   after?: EvalResult;
 }
 
-export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCommandResult> {
-  const started = Date.now();
+/** What purify and its dry run share: the run's options, the merged config, the model and the corpus. */
+async function prepare(options: PurifyCliOptions) {
   const o = options.resume ? await resumeOptions(options.resume) : options;
   if (!o.model || !o.data || !o.out) throw usageError('purify needs --model, --data and --out (or --resume RUN_DIR)');
-  const out = o.out;
-  const { log, backend, badSamples, progress, data } = await setup(options, true);
+  const context = await setup(options, true);
   const overrides: Record<string, unknown> = {};
   if (o.labels) overrides.labels = o.labels;
   if (o.seed !== undefined) overrides.seed = o.seed;
@@ -84,7 +87,30 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
   const model = await loadModel(o.model);
   const [height, width, channels] = modelInputShape(model, o.model);
   const expected = { height, width, channels };
-  const corpus = shardCorpus(o.data, { ...data, expected, badSamples });
+  const corpus = shardCorpus(o.data, { ...context.data, expected, badSamples: context.badSamples });
+  const workers = o.computeWorkers ?? defaultComputeWorkers(context.backend);
+  return { o: { ...o, out: o.out }, ...context, config, model, expected, corpus, workers };
+}
+
+/** The pipeline purify would run and its merged config (`--dry-run`). */
+export async function purifyPlan(options: PurifyCliOptions): Promise<string> {
+  const { config, corpus, workers } = await prepare(options);
+  const eps = config.pgd.eps === 'auto' ? 'auto (probe)' : formatEps(config.pgd.eps);
+  const stages = [
+    corpus.samples(new Set(), 'S_t').summary,
+    `labels(${config.labels})`,
+    `batch(${config.batchSize})`,
+    `mix(${config.controller.mode})`,
+    `pgd(eps=${eps}, steps=${config.pgd.steps}, ${workers ? `${workers} workers` : 'main thread'})`,
+    `train(sgd lr=${config.optimizer.lr})`,
+  ];
+  return `${stages.join(' -> ')}\n${JSON.stringify(config, null, 2)}\n`;
+}
+
+export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCommandResult> {
+  const started = Date.now();
+  const { o, log, backend, badSamples, progress, data, config, model, expected, corpus, workers } = await prepare(options);
+  const out = o.out;
   const resume = options.resume && existsSync(checkpointFile(out)) ? await loadCheckpoint<PbeState>(out) : undefined;
   if (options.resume && !resume) log(`--resume ${out}: no checkpoint was written yet; starting the run from the beginning`);
 
@@ -120,7 +146,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
       checkpoint: { dir: out, everyMinutes: o.checkpointEvery, resume },
       stop,
       progress,
-      compute: { workers: o.computeWorkers ?? defaultComputeWorkers(backend), backend: backend.name === 'tensorflow-gpu' ? 'tensorflow' : backend.name, weightsRefresh: o.weightsRefresh ?? 'steps' },
+      compute: { workers, backend: backend.name === 'tensorflow-gpu' ? 'tensorflow' : backend.name, weightsRefresh: o.weightsRefresh ?? 'steps' },
     });
   } catch (err) {
     if (err instanceof StoppedError) await writeRunJson(out, { ...runInfo, status: 'stopped', stoppedAt: new Date().toISOString() });

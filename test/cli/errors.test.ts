@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,17 @@ describe('pbe reports bad input in one line naming the file or sample', () => {
     expect(JSON.parse(r.stdout).samples).toBe(1);
     expect(r.stderr).toContain('"key":"bad"');
     expect(r.stderr).toContain('1 bad sample');
+  });
+
+  it('purify --dry-run prints the pipeline and the merged config and writes nothing', async () => {
+    const shard = await makeTar(join(dir, 'one.tar'), [['k.png', png(28, 28, 1)], ['k.cls', '1']]);
+    const out = join(dir, 'dry');
+    const r = await run(['purify', '--model', model, '--data', shard, '--out', out, '--preset', 'fashion-mnist', '--compute-workers', '2', '--dry-run', '--quiet']);
+    expect(r.code).toBe(0);
+    const [pipeline, ...config] = r.stdout.split('\n');
+    expect(pipeline).toMatch(/^tar\(1 shard\) -> select\(S_t: 0\) -> decode.* -> labels\(pseudo\) -> batch\(128\) -> mix\(schedule\) -> pgd\(eps=0.05, steps=7, 2 workers\) -> train\(sgd lr=0.01\)$/);
+    expect(JSON.parse(config.join('\n')).pgd.eps).toBe(0.05);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('an unknown preset is a usage error naming the known ones', async () => {
