@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { encodePng } from '../../src/sources/image.js';
 import { attackNames, triggerFor } from '../../src/attacks/registry.js';
 import { PatternTrigger } from '../../src/attacks/pattern-trigger.js';
 import { poisonSamples } from '../../src/attacks/poison.js';
@@ -52,6 +56,15 @@ describe('blend', () => {
     const trigger = triggerFor('blend', { blendRatio: 0.25, patternSeed: 3 })(shape);
     const out = trigger.apply(gray(0.4));
     for (let i = 0; i < out.length; i++) expect(out[i]).toBeCloseTo(0.75 * 0.4 + 0.25 * trigger.pattern[i], 6);
+  });
+
+  it('--pattern FILE is resized to the input and converted to its channels', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'pbe-pattern-')), 'pattern.png');
+    const rgb = Float32Array.from({ length: 56 * 56 * 3 }, (_, i) => (i % 3 === 0 ? 1 : 0));
+    writeFileSync(file, encodePng(rgb, 56, 56, 3));
+    const pattern = triggerFor('blend', { patternFile: file })(shape).pattern;
+    expect(pattern).toHaveLength(784);
+    for (const v of pattern) expect(v).toBeCloseTo(0.299, 2);
   });
 
   it('different pattern seeds give different patterns', () => {
