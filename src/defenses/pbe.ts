@@ -146,7 +146,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     const reference = await referencePass(logitsOf, corpus, config, numClasses, log, progress);
     store = reference.store;
     if (store.size === 0) throw new Error('purify: the data has no samples');
-    const { eps, epsReason, probe } = pickEps(model, reference.probe, config, log);
+    const { eps, epsReason, probe } = pickEps(model, reference.probe, store, config, log);
     const atEps = probe.find((p) => p.eps === eps);
     if (atEps && atEps.concentration < 0.5) {
       log(
@@ -352,15 +352,11 @@ async function referencePass(
   return { store, probe };
 }
 
-function pickEps(model: tf.LayersModel, probeSamples: Sample[], config: PurifyConfig, log: PurifyOptions['log']) {
-  const labels = Int32Array.from(probeSamples, (s) => s.label ?? -1);
-  const packed = probeSamples.length ? pack(probeSamples.map((s) => ({ ...s, label: 0 }))) : undefined;
-  const measure = (grid: number[]) => {
-    if (!packed) return [];
-    const pseudo = tf.tidy(() => (model.predict(tf.tensor4d(packed.x, packed.shape)) as tf.Tensor).argMax(-1).dataSync() as Int32Array);
-    const useLabels = config.labels === 'given' && labels.every((l) => l >= 0) ? labels : pseudo;
-    return probeEps(model, packed.x, packed.shape, useLabels, grid, config.pgd);
-  };
+/** Measures PGD on the probe samples against the labels training will use (pseudo-labels from the reference pass, or the given ones). */
+function pickEps(model: tf.LayersModel, probeSamples: Sample[], store: ScoreStore, config: PurifyConfig, log: PurifyOptions['log']) {
+  const labelOf = (s: Sample) => (config.labels === 'given' && s.label !== undefined ? s.label : store.pseudoLabel(s.key)!);
+  const packed = probeSamples.length ? pack(probeSamples.map((s) => ({ ...s, label: labelOf(s) }))) : undefined;
+  const measure = (grid: number[]) => (packed ? probeEps(model, packed.x, packed.shape, packed.labels, grid, config.pgd) : []);
   if (config.pgd.eps !== 'auto') {
     const probe = measure([config.pgd.eps]);
     return { eps: config.pgd.eps, epsReason: 'set by config', probe };
