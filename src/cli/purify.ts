@@ -4,7 +4,7 @@ import type { BackendInfo } from '../backend/select.js';
 import { join } from 'node:path';
 import { attackNames, triggerFor } from '../attacks/registry.js';
 import { loadPurifyConfig } from '../config/load.js';
-import { purifyPbe, type PbeState, type PurifyResult } from '../defenses/pbe.js';
+import { attackAndTrainStages, purifyPbe, type PbeState, type PurifyResult } from '../defenses/pbe.js';
 import { evaluate, loadEvalSet, type EvalResult } from '../eval/evaluate.js';
 import { loadModel, modelInputShape, saveModel } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
@@ -101,8 +101,7 @@ export async function purifyPlan(options: PurifyCliOptions): Promise<string> {
     `labels(${config.labels})`,
     `batch(${config.batchSize})`,
     `mix(${config.controller.mode})`,
-    `pgd(eps=${eps}, steps=${config.pgd.steps}, ${workers ? `${workers} workers` : 'main thread'})`,
-    `train(sgd lr=${config.optimizer.lr})`,
+    ...attackAndTrainStages(`eps=${eps}, steps=${config.pgd.steps}`, workers, options.weightsRefresh ?? 'steps', config.optimizer.lr),
   ];
   return `${stages.join(' -> ')}\n${JSON.stringify(config, null, 2)}\n`;
 }

@@ -2,20 +2,20 @@ import * as tf from '@tensorflow/tfjs';
 import type { PurifyConfig } from '../config/schema.js';
 import { inputError } from '../errors.js';
 import { AdaptiveController, ScheduleController } from '../pipeline/controller.js';
-import { pipe, type Described } from '../pipeline/pipe.js';
+import { pipe, type Described, type Stage } from '../pipeline/pipe.js';
 import { hashUniform } from '../pipeline/random.js';
 import { ScoreStore } from '../pipeline/score-store.js';
 import type { Sample } from '../sources/types.js';
 import { batch, pack } from '../stages/batch.js';
-import type { Batch } from '../stages/batch-types.js';
+import type { AttackStats, Batch } from '../stages/batch-types.js';
 import { assignLabels } from '../stages/label.js';
 import { mix } from '../stages/mix.js';
-import { inProcessAttacker, pgd, formatEps, type Attacker } from '../stages/pgd.js';
+import { attackStats, inProcessAttacker, pgd, formatEps, type Attacker, type PgdOptions } from '../stages/pgd.js';
 import { cosine, predictLogits, topIndices } from '../stages/score.js';
 import { shuffle } from '../stages/shuffle.js';
 import { prefetch } from '../stages/prefetch.js';
 import { skip } from '../stages/skip.js';
-import { sgdMomentum, trainStep } from '../stages/train.js';
+import { applyFlatGradients, sgdMomentum, trainStep } from '../stages/train.js';
 import { checkpointFile, restoreTraining, saveCheckpoint, type Checkpoint } from '../pipeline/checkpoint.js';
 import { failpoint } from '../pipeline/failpoints.js';
 import { StoppedError, type StopSignal } from '../pipeline/stop-signal.js';
@@ -163,23 +163,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
   const pgdOptions = { eps: state.eps, alpha: state.eps * config.pgd.alphaRatio, steps: config.pgd.steps, randomStart: config.pgd.randomStart };
   const optimizer = sgdMomentum(state.lr, config.optimizer.momentum);
   if (resume) await restoreTraining(resume, model, optimizer);
-  let weightsChanged = true;
-  const attacker: Attacker = pool
-    ? (b) => {
-        if (weightsChanged && compute.weightsRefresh === 'steps') {
-          pool.refreshWeights(model);
-          weightsChanged = false;
-        }
-        return pool.pgd(b.x, b.labels, b.shape, pgdOptions);
-      }
-    : inProcessAttacker(() => model, pgdOptions);
-  const pgdStage = () =>
-    pgd(attacker, {
-      pgd: pgdOptions,
-      numClasses,
-      lookahead: pool && compute.weightsRefresh === 'epoch' ? compute.workers : 0,
-      where: pool ? `${pool.workers} workers, weights every ${compute.weightsRefresh === 'steps' ? 'step' : 'epoch'}` : 'main thread',
-    });
+  const { attackStage, step, summary: stepSummary } = trainer(model, optimizer, ctx, pgdOptions, state.lr, config.optimizer.weightDecay);
   const initialConcentration = state.probe.find((p) => p.eps === state.eps)?.concentration ?? 1;
   const controller = config.controller.mode === 'adaptive' ? new AdaptiveController(config, initialConcentration) : new ScheduleController(config);
   if (config.controller.mode === 'adaptive') log(`adaptive controller: adversarial share follows q from ${initialConcentration.toFixed(2)} (infected) down to ${config.controller.cleanConcentration} (clean)`);
@@ -214,7 +198,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
       const plan = controller.plan(round, epoch, state.rows);
       const epochSeed = config.seed * 7919 + round * 101 + epoch;
       const trusted = new Set(state.trusted);
-      const chain = pipe(
+      const batches = pipe(
         corpus.samples(trusted, `S_${round}`),
         assignLabels({
           source: config.labels,
@@ -228,15 +212,14 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         mix(plan, epochSeed),
         skip<Batch>(state.batchesDone),
         prefetch<Batch>(2),
-        pgdStage(),
       );
-      if (epoch === 0 || pipeline === '') log(`round ${round}: ${chain.summary} -> train(sgd lr=${state.lr})`);
-      pipeline = chain.summary;
+      const chain = attackStage ? pipe(batches, attackStage()) : batches;
+      pipeline = `${chain.summary} -> ${stepSummary}`;
+      if (epoch === 0) log(`round ${round}: ${pipeline}`);
       const stats = state.partial ?? emptyStats(numClasses);
       progress({ kind: 'epoch', round, rounds: controller.rounds, epoch, epochs: controller.epochs(round), samples: trusted.size });
       for await (const b of chain.output) {
-        addBatch(stats, b, trainStep(model, optimizer, b, config.optimizer.weightDecay));
-        weightsChanged = true;
+        addBatch(stats, b, await step(b));
         progress({ kind: 'step', done: stats.samples });
         failpoint('train-step');
         state.batchesDone++;
@@ -290,15 +273,67 @@ function emptyStats(numClasses: number): EpochStats {
   return { samples: 0, lossSum: 0, adversarialBatches: 0, adversarialSamples: 0, flipped: 0, flippedTo: new Array(numClasses).fill(0) };
 }
 
-function addBatch(stats: EpochStats, b: Batch, loss: number): void {
+function addBatch(stats: EpochStats, b: Batch, { loss, attack }: StepResult): void {
   stats.lossSum += loss * b.keys.length;
   stats.samples += b.keys.length;
-  if (b.attack) {
+  if (attack) {
     stats.adversarialBatches++;
     stats.adversarialSamples += b.keys.length;
-    stats.flipped += b.attack.flipped;
-    b.attack.flippedTo.forEach((n, c) => (stats.flippedTo[c] += n));
+    stats.flipped += attack.flipped;
+    attack.flippedTo.forEach((n, c) => (stats.flippedTo[c] += n));
   }
+}
+
+/** The summaries of the stages after mix, as purifyPbe runs them for this pool size and weights refresh. */
+export function attackAndTrainStages(attack: string, workers: number, weightsRefresh: 'steps' | 'epoch', lr: number | 'auto'): string[] {
+  const train = `train(sgd lr=${lr})`;
+  if (workers === 0) return [`pgd(${attack}, main thread)`, train];
+  if (weightsRefresh === 'epoch') return [`pgd(${attack}, ${workers} workers, weights every epoch)`, train];
+  return [`pgd+gradients(${attack}, data-parallel on ${workers} worker${workers === 1 ? '' : 's'})`, train];
+}
+
+interface StepResult {
+  /** The batch's mean cross-entropy. */
+  loss: number;
+  attack?: AttackStats;
+}
+
+/**
+ * How batches become train steps, by where the compute runs:
+ *  - main thread: a pgd stage attacks adversarial batches, then one SGD step here;
+ *  - pool, weights every epoch: the pgd stage attacks the next batches on the workers (look-ahead, stale weights)
+ *    while the main thread takes the SGD steps;
+ *  - pool, weights every step (exact): data-parallel; each worker attacks its part of the batch and computes that
+ *    part's gradients with the current weights, and the main thread sums them and applies the step.
+ */
+function trainer(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  ctx: RunContext,
+  pgdOptions: PgdOptions,
+  lr: number,
+  weightDecay: number,
+): { attackStage?: () => Stage<Batch, Batch>; step: (b: Batch) => Promise<StepResult>; summary: string } {
+  const { pool, compute, numClasses } = ctx;
+  const attackSummary = `eps=${formatEps(pgdOptions.eps)}, steps=${pgdOptions.steps}`;
+  if (pool && compute.weightsRefresh === 'steps') {
+    return {
+      step: async (b) => {
+        pool.refreshWeights(model); // the model as it stands: after the last step, or as restored from a checkpoint
+        const { grads, lossSum, predicted } = await pool.gradients(b, b.adversarial ? pgdOptions : null);
+        applyFlatGradients(model, optimizer, grads, weightDecay);
+        return { loss: lossSum / b.keys.length, attack: predicted ? attackStats(predicted, b.labels, numClasses) : undefined };
+      },
+      summary: attackAndTrainStages(attackSummary, pool.workers, 'steps', lr).join(' -> '),
+    };
+  }
+  const lookahead = pool ? compute.workers : 0;
+  const attacker: Attacker = pool ? (b) => pool.pgd(b.x, b.labels, b.shape, pgdOptions) : inProcessAttacker(() => model, pgdOptions);
+  return {
+    attackStage: () => pgd(attacker, { pgd: pgdOptions, numClasses, lookahead, where: pool ? `${pool.workers} workers, weights every epoch` : 'main thread' }),
+    step: async (b) => ({ loss: trainStep(model, optimizer, b, weightDecay), attack: b.attack }),
+    summary: `train(sgd lr=${lr})`, // the pgd stage describes itself
+  };
 }
 
 /** Runs `fn` on inference batches of decoded samples (labels unused). */

@@ -3,18 +3,21 @@ import { Piscina } from 'piscina';
 import { join } from 'node:path';
 import type { BackendRequest } from '../backend/select.js';
 import { packageRoot } from '../config/paths.js';
+import type { Batch } from '../stages/batch-types.js';
 import type { PgdOptions } from '../stages/pgd.js';
 import type { ComputeResult, ComputeTask, ComputeWorkerData, WeightsMessage } from './compute-worker.js';
 
 const workerFile = join(packageRoot, 'dist/src/pipeline/compute-worker.js');
 
 /**
- * PGD and scoring on a pool of worker threads, each with its own backend and a replica of the model. A batch
- * is split across the workers; the replicas get the weights of the snapshot taken by `refreshWeights()`.
+ * PGD, training gradients and scoring on a pool of worker threads, each with its own backend and a replica of the
+ * model. A batch is split across the workers; the replicas get the weights of the snapshot taken by
+ * `refreshWeights()`.
  *
  *   const pool = new ComputePool({ workers: 2, backend: 'wasm', model });
  *   pool.refreshWeights(model);                        // after each train step ('steps') or epoch ('epoch')
  *   const { x, predicted } = await pool.pgd(batchX, labels, shape, pgdOptions);
+ *   const { grads, lossSum } = await pool.gradients(batch, pgdOptions);   // data-parallel: summed over the parts
  */
 export class ComputePool {
   readonly workers: number;
@@ -53,6 +56,34 @@ export class ComputePool {
       ),
     );
     return { x: concat(parts.map((p) => p.x), Float32Array), predicted: concat(parts.map((p) => p.predicted), Int32Array) };
+  }
+
+  /**
+   * The gradients of a batch's mean cross-entropy (on its PGD examples when `pgd` is given), computed part by part
+   * on the workers and summed in part order; flattened in model.trainableWeights order. `predicted`: the attacked
+   * model's predictions on the PGD examples.
+   */
+  async gradients(b: Batch, pgd: PgdOptions | null): Promise<{ grads: Float32Array; lossSum: number; predicted: Int32Array | null }> {
+    const shape = b.shape;
+    const per = shape[1] * shape[2] * shape[3];
+    const weights = this.weights;
+    const parts = await Promise.all(
+      this.split(shape[0]).map(([start, n]) =>
+        this.run<Extract<ComputeResult, { grads: Float32Array }>>(() => {
+          const task: ComputeTask = {
+            kind: 'gradients', weights, x: b.x.slice(start * per, (start + n) * per), labels: b.labels.slice(start, start + n), shape: [n, shape[1], shape[2], shape[3]], pgd, normalizer: shape[0],
+          };
+          return { task, transfer: [task.x.buffer as ArrayBuffer, task.labels.buffer as ArrayBuffer] };
+        }),
+      ),
+    );
+    const grads = parts[0].grads;
+    for (const part of parts.slice(1)) for (let i = 0; i < grads.length; i++) grads[i] += part.grads[i];
+    return {
+      grads,
+      lossSum: parts.reduce((sum, p) => sum + p.lossSum, 0),
+      predicted: pgd ? concat(parts.map((p) => p.predicted as Int32Array), Int32Array) : null,
+    };
   }
 
   async logits(x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array> {

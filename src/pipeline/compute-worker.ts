@@ -1,11 +1,13 @@
 /**
  * A compute worker (run by piscina): its own backend instance and a replica of the model, refreshed from the
- * weights each task carries when their version changed. Tasks: PGD examples of a batch, or logits of a batch.
+ * weights each task carries when their version changed. Tasks: PGD examples of a batch, logits of a batch, or the
+ * training gradients of a part of a batch (after replacing it by its PGD examples when it is adversarial).
  */
 import * as tf from '@tensorflow/tfjs';
 import { workerData } from 'node:worker_threads';
 import { initBackend, type BackendRequest } from '../backend/select.js';
 import { pgdExamples, type PgdOptions } from '../stages/pgd.js';
+import { batchGradients } from '../stages/train.js';
 
 export interface ComputeWorkerData {
   backend: BackendRequest;
@@ -21,9 +23,24 @@ export interface WeightsMessage {
 
 export type ComputeTask =
   | { kind: 'pgd'; weights: WeightsMessage; x: Float32Array; labels: Int32Array; shape: [number, number, number, number]; pgd: PgdOptions }
-  | { kind: 'logits'; weights: WeightsMessage; x: Float32Array; shape: [number, number, number, number] };
+  | { kind: 'logits'; weights: WeightsMessage; x: Float32Array; shape: [number, number, number, number] }
+  | {
+      kind: 'gradients';
+      weights: WeightsMessage;
+      x: Float32Array;
+      labels: Int32Array;
+      shape: [number, number, number, number];
+      /** Set for an adversarial batch: train on the PGD examples of x. */
+      pgd: PgdOptions | null;
+      /** The whole batch's size: the part's gradients are of Σ CE / normalizer. */
+      normalizer: number;
+    };
 
-export type ComputeResult = { x: Float32Array; predicted: Int32Array } | { logits: Float32Array };
+export type ComputeResult =
+  | { x: Float32Array; predicted: Int32Array }
+  | { logits: Float32Array }
+  /** grads: every trainable weight's gradient, flattened one after the other; predicted: on the PGD examples. */
+  | { grads: Float32Array; lossSum: number; predicted: Int32Array | null };
 
 let replica: Promise<tf.LayersModel> | undefined;
 let loadedVersion = -1;
@@ -53,9 +70,34 @@ export default async function run(task: ComputeTask): Promise<ComputeResult> {
   if (task.kind === 'logits') {
     return { logits: tf.tidy(() => (m.predict(tf.tensor4d(task.x, task.shape)) as tf.Tensor).dataSync() as Float32Array) };
   }
+  if (task.kind === 'gradients') return gradients(m, task);
+  const { pgd } = task;
   return tf.tidy(() => {
-    const adv = pgdExamples(m, tf.tensor4d(task.x, task.shape), tf.tensor1d(task.labels, 'int32'), task.pgd);
+    const adv = pgdExamples(m, tf.tensor4d(task.x, task.shape), tf.tensor1d(task.labels, 'int32'), pgd);
     const predicted = (m.predict(adv) as tf.Tensor).argMax(-1).dataSync() as Int32Array;
     return { x: adv.dataSync() as Float32Array, predicted };
   });
+}
+
+function gradients(m: tf.LayersModel, task: Extract<ComputeTask, { kind: 'gradients' }>): ComputeResult {
+  let predicted: Int32Array | null = null;
+  let lossSum = 0;
+  const grads = tf.tidy(() => {
+    const clean = tf.tensor4d(task.x, task.shape);
+    let x = clean;
+    if (task.pgd) {
+      x = pgdExamples(m, clean, tf.tensor1d(task.labels, 'int32'), task.pgd);
+      predicted = (m.predict(x) as tf.Tensor).argMax(-1).dataSync() as Int32Array;
+    }
+    const part = batchGradients(m, x, task.labels, task.normalizer);
+    lossSum = part.lossSum;
+    const flat = new Float32Array(part.grads.reduce((n, g) => n + g.size, 0));
+    let offset = 0;
+    for (const g of part.grads) {
+      flat.set(g.dataSync() as Float32Array, offset);
+      offset += g.size;
+    }
+    return flat;
+  });
+  return { grads, lossSum, predicted };
 }

@@ -6,6 +6,7 @@ import { ComputePool } from '../../src/pipeline/compute-pool.js';
 import { createRng } from '../../src/pipeline/random.js';
 import { pgdExamples } from '../../src/stages/pgd.js';
 import { predictLogits } from '../../src/stages/score.js';
+import { applyFlatGradients, sgdMomentum, trainStep } from '../../src/stages/train.js';
 
 /** The pool runs the compiled worker (dist/), which `npm test` builds first. */
 describe('ComputePool', () => {
@@ -39,6 +40,30 @@ describe('ComputePool', () => {
     const logits = await pool.logits(x, shape);
     const reference = predictLogits(model, x, shape);
     for (let i = 0; i < reference.length; i++) expect(logits[i]).toBeCloseTo(reference[i], 4);
+  });
+
+  it('data-parallel gradients on 2 workers take the same train step as the main thread, on PGD examples', async () => {
+    const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 5 });
+    const twin = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 5 });
+    pool = new ComputePool({ workers: 2, backend: 'wasm', model });
+    const adv = tf.tidy(() => pgdExamples(model, tf.tensor4d(x, shape), tf.tensor1d(labels, 'int32'), opts).dataSync() as Float32Array);
+    const expectedPredicted = tf.tidy(() => (model.predict(tf.tensor4d(adv, shape)) as tf.Tensor).argMax(-1).dataSync() as Int32Array);
+    const batch = { keys: [...labels].map(String), x, labels, shape, adversarial: true };
+    const expectedLoss = trainStep(twin, sgdMomentum(0.05, 0.9), { ...batch, x: adv }, 5e-4);
+
+    const { grads, lossSum, predicted } = await pool.gradients(batch, opts);
+    applyFlatGradients(model, sgdMomentum(0.05, 0.9), grads, 5e-4);
+    expect(predicted).toEqual(expectedPredicted);
+    expect(lossSum / 24).toBeCloseTo(expectedLoss, 4);
+    const after = model.getWeights().map((w) => w.dataSync());
+    const reference = twin.getWeights().map((w) => w.dataSync());
+    let maxDiff = 0;
+    after.forEach((w, k) => w.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - reference[k][i])))));
+    expect(maxDiff).toBeLessThan(1e-6);
+
+    const clean = await pool.gradients(batch, null);
+    expect(clean.predicted).toBeNull();
+    expect(clean.lossSum).not.toBeCloseTo(lossSum, 2);
   });
 
   it('uses the weights of the last refresh', async () => {
