@@ -1,8 +1,9 @@
 /**
  * Benchmarks of the purification loop (issue: long-running jobs), all in one run so ratios hold:
  *  1. one fully adversarial PBE epoch over the committed Fashion-MNIST subset (4,000 images, batch 128,
- *     eps 0.05, 7 steps) with PGD on the main thread, on 1 and on 2 compute workers (weights every step,
- *     exact), and 2 workers with weights once per epoch (look-ahead);
+ *     eps 0.05, 7 steps) with PGD on the main thread, on 1 and on 2 compute workers computing PGD and gradients
+ *     data-parallel (weights every step, exact), and 2 workers attacking with weights once per epoch (look-ahead)
+ *     while the main thread trains;
  *  2. checkpoint write for a Fashion-MNIST-sized run (60,000 samples in the score store, cnn-small);
  *  3. resume-to-first-step: `pbe purify --resume` from process start to the first training step done.
  * Prints medians; run with `npm run bench:purify`.
@@ -45,8 +46,8 @@ async function adversarialEpoch(compute: ComputeOptions): Promise<number> {
 console.log(`1. one adversarial PBE epoch, 4000 samples, batch 128, PGD eps 0.05 x 7 steps (median of ${repeats})`);
 const variants: [string, ComputeOptions][] = [
   ['main thread (0 workers)', { workers: 0, backend: 'wasm', weightsRefresh: 'steps' }],
-  ['1 worker, weights every step', { workers: 1, backend: 'wasm', weightsRefresh: 'steps' }],
-  ['2 workers, weights every step', { workers: 2, backend: 'wasm', weightsRefresh: 'steps' }],
+  ['1 worker, data-parallel (exact)', { workers: 1, backend: 'wasm', weightsRefresh: 'steps' }],
+  ['2 workers, data-parallel (exact)', { workers: 2, backend: 'wasm', weightsRefresh: 'steps' }],
   ['2 workers, weights every epoch', { workers: 2, backend: 'wasm', weightsRefresh: 'epoch' }],
 ];
 const epochSeconds = new Map<string, number>();
@@ -90,8 +91,8 @@ console.log(`   median ${median(resumes).toFixed(2)} s`);
 await rm(dir, { recursive: true, force: true });
 
 const main = epochSeconds.get('main thread (0 workers)')!;
-const one = epochSeconds.get('1 worker, weights every step')!;
-const two = epochSeconds.get('2 workers, weights every step')!;
+const one = epochSeconds.get('1 worker, data-parallel (exact)')!;
+const two = epochSeconds.get('2 workers, data-parallel (exact)')!;
 const twoEpoch = epochSeconds.get('2 workers, weights every epoch')!;
 console.log('ratios (epoch throughput)');
 console.log(`   2 workers / 1 worker (exact):         ${(one / two).toFixed(2)}x`);

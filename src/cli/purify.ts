@@ -48,7 +48,7 @@ export function registerPurifyCommand(program: Command): void {
     .option('--out <dir>', 'run directory: model/, metrics.csv, scores.csv, run.json, bad-samples.csv, checkpoint/')
     .option('--resume <dir>', 'continue the run in this run directory from its last checkpoint, with its original options')
     .option('--compute-workers <n>', 'worker threads for PGD and scoring (default: one per core on wasm/cpu, none on tensorflow backends)', intArg('--compute-workers'))
-    .addOption(new Option('--weights-refresh <when>', 'when worker replicas get new weights: steps (exact) or epoch (overlaps PGD with training)').choices(['steps', 'epoch']).default('steps'))
+    .addOption(new Option('--weights-refresh <when>', 'when worker replicas get new weights: steps (exact; workers compute PGD and gradients data-parallel) or epoch (PGD with stale weights, overlapped with training on the main thread)').choices(['steps', 'epoch']).default('steps'))
     .option('--dry-run', 'print the pipeline and the merged config, then exit without computing')
     .option('--checkpoint-every <minutes>', 'also checkpoint every this many minutes (always at every epoch end)', numberArg('--checkpoint-every'))
     .option('--preset <name>', 'per-dataset settings from config/presets (e.g. fashion-mnist, authors)')
