@@ -22,7 +22,7 @@ export interface FitOptions {
 /** Plain supervised training with Adam on the labels in the shards (how `pbe train` makes a model). */
 export async function fitModel(model: tf.LayersModel, corpus: Corpus, opts: FitOptions): Promise<void> {
   const optimizer = tf.train.adam(opts.lr);
-  let lastEpochSamples = 0;
+  let lastEpochSamples: number | undefined; // unknown until the first pass is done
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       const started = performance.now();
