@@ -21,7 +21,7 @@ import { failpoint } from '../pipeline/failpoints.js';
 import { StoppedError, type StopSignal } from '../pipeline/stop-signal.js';
 import type { ProgressSink } from '../report/progress.js';
 import type { BackendRequest } from '../backend/select.js';
-import { ComputePool } from '../pipeline/compute-pool.js';
+import { ComputePool, weightsSnapshot, type WeightsSnapshot } from '../pipeline/compute-pool.js';
 import { chooseEps, probeEps, type ProbePoint } from './probe.js';
 
 /**
@@ -99,6 +99,8 @@ export interface PbeState {
   batchesDone: number;
   partial: EpochStats | null;
   partialSeconds: number;
+  /** With weights refreshed per epoch: the weights the current epoch's attacks use. */
+  epochWeights?: WeightsSnapshot;
   trusted: string[];
   eps: number;
   lr: number;
@@ -194,7 +196,11 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         continue;
       }
       const started = performance.now() - state.partialSeconds * 1000;
-      if (pool && compute.weightsRefresh === 'epoch') pool.refreshWeights(model);
+      if (pool && compute.weightsRefresh === 'epoch') {
+        // the epoch's attacks all use the weights it started with, also after a resume in the middle of it
+        state.epochWeights ??= weightsSnapshot(model);
+        pool.useWeights(state.epochWeights);
+      }
       const plan = controller.plan(round, epoch, state.rows);
       const epochSeed = config.seed * 7919 + round * 101 + epoch;
       const trusted = new Set(state.trusted);
@@ -247,6 +253,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
       state.rows.push(row);
       state.epoch++;
       state.batchesDone = 0;
+      state.epochWeights = undefined;
       state.partial = null;
       state.partialSeconds = 0;
       log(`round ${round} epoch ${epoch}`, { ...row });

@@ -36,12 +36,12 @@ export class ComputePool {
 
   /** Takes a snapshot of the model's weights; later tasks carry it to the replicas. */
   refreshWeights(model: tf.LayersModel): void {
-    const weights = model.getWeights();
-    this.weights = {
-      version: this.weights.version + 1,
-      shapes: weights.map((w) => w.shape),
-      data: weights.map((w) => Float32Array.from(w.dataSync() as Float32Array)),
-    };
+    this.useWeights(weightsSnapshot(model));
+  }
+
+  /** Later tasks carry these weights (a snapshot taken earlier, e.g. kept in a checkpoint) to the replicas. */
+  useWeights(snapshot: WeightsSnapshot): void {
+    this.weights = { version: this.weights.version + 1, ...snapshot };
   }
 
   async pgd(x: Float32Array, labels: Int32Array, shape: [number, number, number, number], pgd: PgdOptions): Promise<{ x: Float32Array; predicted: Int32Array }> {
@@ -132,6 +132,14 @@ export class ComputePool {
     }
     return chunks;
   }
+}
+
+export type WeightsSnapshot = Omit<WeightsMessage, 'version'>;
+
+/** A copy of the model's weights, in model.getWeights() order. */
+export function weightsSnapshot(model: tf.LayersModel): WeightsSnapshot {
+  const weights = model.getWeights();
+  return { shapes: weights.map((w) => w.shape), data: weights.map((w) => Float32Array.from(w.dataSync() as Float32Array)) };
 }
 
 function concat<T extends Float32Array | Int32Array>(parts: T[], Type: new (n: number) => T): T {

@@ -111,6 +111,22 @@ describe('purify survives being killed', () => {
     expect(got.scores).toBe(baseline.scores);
   }, 120_000);
 
+  it('with weights refreshed per epoch, a resume in the middle of an epoch attacks with the epoch-start weights', async () => {
+    const epochArgs = (out: string) => [...args(out), '--weights-refresh', 'epoch', '--checkpoint-every', '0'];
+    const uninterrupted = await runCli(epochArgs(join(dir, 'epoch-baseline')));
+    expect(uninterrupted.code, uninterrupted.stderr).toBe(0);
+    const out = join(dir, 'epoch-killed');
+    const killed = await runCli(epochArgs(out), { PBE_FAILPOINT: 'train-step:6' }); // round 0, epoch 1, batch 2 of 4
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    const resumed = await runCli(['purify', '--resume', out, '--log-format', 'json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming at round 0 epoch 1 batch 1/);
+    const expected = outputs(join(dir, 'epoch-baseline'));
+    const got = outputs(out);
+    expect(got.weights.equals(expected.weights)).toBe(true);
+    expect(got.scores).toBe(expected.scores);
+  }, 180_000);
+
   it('--resume of a complete run is a clear usage error', async () => {
     const r = await runCli(['purify', '--resume', join(dir, 'baseline'), '--quiet']);
     expect(r.code).toBe(2);
