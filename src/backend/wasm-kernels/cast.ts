@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { shareBuffer } from './identity.js';
 import { stockKernel } from './kernel-scope.js';
 
 /**
@@ -10,8 +10,7 @@ function cast(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; 
   const { x } = args.inputs as unknown as { x: tf.TensorInfo };
   const { dtype } = args.attrs as unknown as tf.CastAttrs;
   if (dtype !== x.dtype || dtype === 'string') return stockKernel(tf.Cast).kernelFunc(args) as tf.TensorInfo;
-  (args.backend as BackendWasm).incRef(x.dataId);
-  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  return shareBuffer(args.backend, x);
 }
 
 export const castConfig: tf.KernelConfig = {

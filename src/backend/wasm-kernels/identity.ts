@@ -10,7 +10,12 @@ import { stockKernel } from './kernel-scope.js';
 function identity(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const { x } = args.inputs as unknown as { x: tf.TensorInfo };
   if (x.dtype === 'string') return stockKernel(tf.Identity).kernelFunc(args) as tf.TensorInfo;
-  (args.backend as BackendWasm).incRef(x.dataId);
+  return shareBuffer(args.backend, x);
+}
+
+/** A new tensor on x's buffer: one more reference to it, no copy. */
+export function shareBuffer(backend: tf.KernelBackend, x: tf.TensorInfo): tf.TensorInfo {
+  (backend as BackendWasm).incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
