@@ -8,12 +8,12 @@ import { badSampleError, failOnBadSample } from '../sources/bad-samples.js';
 import type { RawSample, Sample } from '../sources/types.js';
 import type { DecodeOptions } from '../stages/decode.js';
 import { decodeSummary } from '../stages/decode.js';
-import { packTask, type DecodeTask, type DecodeTaskResult, type DecodedEntry } from '../stages/decode-worker.js';
+import { createSlot, packTask, unpackResults, type DecodeSlot, type DecodeTask, type DecodeTaskResult } from '../stages/decode-batch.js';
 import { stage, type Stage } from './pipe.js';
 
 /**
- * The decode stage on a piscina pool of worker threads: raw samples go out in batches, packed into one buffer
- * that is transferred (not copied), and their pixels come back the same way, in the order they came in.
+ * The decode stage on a piscina pool of worker threads: raw samples go out in batches, their files packed into
+ * one transferred buffer, and their pixels come back through a shared slot (decode-batch.ts), in order.
  *
  *   pipe(raw, decodePool({ workers: 2, expected, onBadSample: log.handler }))   // "decode(2 workers) 28x28x1"
  *
@@ -22,11 +22,11 @@ import { stage, type Stage } from './pipe.js';
  * threads start with the first pass and serve every later pass of the same stage (an epoch re-reads the data);
  * idle for 5 s they exit, and they never keep the process alive.
  *
- * The samples of one batch are views on the one pixel buffer that came back: nothing is copied. A consumer that
- * packs samples into batches (as every stage here does) needs nothing more; one that keeps a few samples of a
- * long stream for long, or moves a single sample to another thread, takes `pixels.slice()` first.
- * (Transferring a buffer per file and per image instead cost more CPU than decoding a 28×28 PNG.)
- * The worker is the compiled `decode-worker.js` (under `dist/` when this runs from TypeScript sources).
+ * The samples of one batch are views on one pixel buffer (copied out of the slot once per batch, not per
+ * sample). A consumer that packs samples into batches (as every stage here does) needs nothing more; one that
+ * keeps a few samples of a long stream for long, or moves a single sample to another thread, takes
+ * `pixels.slice()` first. The worker is the compiled `decode-worker.js` (under `dist/` when this runs from
+ * TypeScript sources).
  */
 
 export const decodePoolDefaults = { batchSize: 64, perWorkerInFlight: 2 };
@@ -50,42 +50,43 @@ export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
     // one pool for every pass of this stage (each epoch re-reads): warm threads; idle ones exit, and never hold the process
     pool ??= new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: workers, idleTimeout: IDLE_MS });
     const threads = pool;
-    const pending: { where: { url: string; key: string }[]; run: Promise<DecodeTaskResult> }[] = [];
+    const pending: { samples: RawSample[]; slot: DecodeSlot; run: Promise<DecodeTaskResult> }[] = [];
+    // one slot per batch in flight, this pass's own: a batch abandoned by an early stop never writes into the next pass's
+    const free: DecodeSlot[] = Array.from({ length: maxInFlight }, createSlot);
     let batch: RawSample[] = [];
     const submit = () => {
-      const task = packTask(batch, taskOpts);
-      const run = threads.run(task, { transferList: [task.bytes.buffer as ArrayBuffer], signal: ctx?.signal }) as Promise<DecodeTaskResult>;
+      const slot = free.pop() as DecodeSlot;
+      const task = packTask(batch, slot, taskOpts);
+      const transferList = [task.input.buffer as ArrayBuffer, task.layout.buffer as ArrayBuffer];
+      const run = threads.run(task, { transferList, signal: ctx?.signal }) as Promise<DecodeTaskResult>;
       run.catch(() => undefined); // awaited in order below; this only keeps an abandoned one from being unhandled
-      pending.push({ where: batch.map((r) => ({ url: r.url, key: r.key })), run });
+      pending.push({ samples: batch, slot, run });
       batch = [];
     };
-    async function* next(): AsyncGenerator<Sample> {
-      const { where, run } = pending.shift() as (typeof pending)[number];
-      const { index, pixels } = await run;
-      const entries = JSON.parse(index) as DecodedEntry[];
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i];
-        if (typeof e === 'string') {
-          await onBadSample(badSampleError(where[i], e));
-          continue;
-        }
-        const [height, width, channels, label, offset, meta] = e;
-        // a view, not a copy: the samples of a batch share the buffer that came back from the worker
-        const sample: Sample = { ...where[i], pixels: pixels.subarray(offset, offset + height * width * channels), height, width, channels };
-        if (label >= 0) sample.label = label;
-        if (meta !== '') sample.meta = JSON.parse(meta);
-        yield sample;
-      }
-    }
     // a consumer that stops early leaves at most maxInFlight batches to finish in the background, unread
-    for await (const raw of source) {
-      batch.push(raw);
-      if (batch.length < batchSize) continue;
-      submit();
-      while (pending.length >= maxInFlight) yield* next();
+    const input = source[Symbol.asyncIterator]();
+    let more = true;
+    try {
+      for (;;) {
+        while (more && pending.length < maxInFlight) {
+          const next = await input.next();
+          if (next.done) more = false;
+          else batch.push(next.value);
+          if (batch.length === batchSize || (!more && batch.length > 0)) submit();
+        }
+        const oldest = pending.shift();
+        if (!oldest) return;
+        const decoded = unpackResults(await oldest.run, oldest.slot, oldest.samples);
+        free.push(oldest.slot);
+        for (let i = 0; i < decoded.length; i++) {
+          const d = decoded[i];
+          if (typeof d === 'string') await onBadSample(badSampleError(oldest.samples[i], d));
+          else yield d;
+        }
+      }
+    } finally {
+      if (more) await input.return?.();
     }
-    if (batch.length > 0) submit();
-    while (pending.length > 0) yield* next();
   });
 }
 
