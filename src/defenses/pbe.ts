@@ -220,8 +220,8 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         prefetch<Batch>(2),
       );
       const chain = attackStage ? pipe(batches, attackStage()) : batches;
+      if (epoch === 0 || pipeline === '') log(`round ${round}: ${chain.summary} -> ${stepSummary}`);
       pipeline = `${chain.summary} -> ${stepSummary}`;
-      if (epoch === 0) log(`round ${round}: ${pipeline}`);
       const stats = state.partial ?? emptyStats(numClasses);
       progress({ kind: 'epoch', round, rounds: controller.rounds, epoch, epochs: controller.epochs(round), samples: trusted.size });
       for await (const b of chain.output) {
