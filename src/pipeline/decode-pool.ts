@@ -8,12 +8,13 @@ import { badSampleError, failOnBadSample } from '../sources/bad-samples.js';
 import type { RawSample, Sample } from '../sources/types.js';
 import type { DecodeOptions } from '../stages/decode.js';
 import { decodeSummary } from '../stages/decode.js';
-import { createSlot, packTask, unpackResults, type DecodeSlot, type DecodeTask, type DecodeTaskResult } from '../stages/decode-batch.js';
+import { outputBytes, packTask, unpackResults, type DecodeTask, type DecodeTaskResult } from '../stages/decode-batch.js';
 import { stage, type Stage } from './pipe.js';
 
 /**
  * The decode stage on a piscina pool of worker threads: raw samples go out in batches, their files packed into
- * one transferred buffer, and their pixels come back through a shared slot (decode-batch.ts), in order.
+ * one transferred buffer, and each batch's pixels come back in one buffer that every sample of the batch is a
+ * view on (decode-batch.ts), in the order they came in.
  *
  *   pipe(raw, decodePool({ workers: 2, expected, onBadSample: log.handler }))   // "decode(2 workers) 28x28x1"
  *
@@ -22,11 +23,10 @@ import { stage, type Stage } from './pipe.js';
  * threads start with the first pass and serve every later pass of the same stage (an epoch re-reads the data);
  * idle for 5 s they exit, and they never keep the process alive.
  *
- * The samples of one batch are views on one pixel buffer (copied out of the slot once per batch, not per
- * sample). A consumer that packs samples into batches (as every stage here does) needs nothing more; one that
- * keeps a few samples of a long stream for long, or moves a single sample to another thread, takes
- * `pixels.slice()` first. The worker is the compiled `decode-worker.js` (under `dist/` when this runs from
- * TypeScript sources).
+ * The batch's buffer is a SharedArrayBuffer that its worker wrote once and let go. A consumer that packs samples
+ * into batches (as every stage here does) needs nothing more; one that keeps a few samples of a long stream for
+ * long, or moves a single sample to another thread, takes `pixels.slice()` first (a plain copy of its own).
+ * The worker is the compiled `decode-worker.js` (under `dist/` when this runs from TypeScript sources).
  */
 
 export const decodePoolDefaults = { batchSize: 64, perWorkerInFlight: 2 };
@@ -46,21 +46,21 @@ export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
     expected: opts.expected, imageSize: opts.imageSize, numClasses: opts.numClasses, requireLabels: opts.requireLabels, maxPixels: opts.maxPixels,
   };
   let pool: Piscina | undefined;
+  // the output a batch needs: exact with an expected shape, else the largest seen so far
+  const e = opts.expected;
+  let output = e ? outputBytes(batchSize, e.height * e.width * e.channels) : 1 << 16;
   return stage(`decode(${workers} worker${workers === 1 ? '' : 's'})${decodeSummary(opts)}`, async function* (source, ctx) {
     // one pool for every pass of this stage (each epoch re-reads): warm threads; idle ones exit, and never hold the process
     pool ??= new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: workers, idleTimeout: IDLE_MS });
     const threads = pool;
-    const pending: { samples: RawSample[]; slot: DecodeSlot; run: Promise<DecodeTaskResult> }[] = [];
-    // one slot per batch in flight, this pass's own: a batch abandoned by an early stop never writes into the next pass's
-    const free: DecodeSlot[] = Array.from({ length: maxInFlight }, createSlot);
+    const pending: { samples: RawSample[]; output: SharedArrayBuffer; run: Promise<DecodeTaskResult> }[] = [];
     let batch: RawSample[] = [];
     const submit = () => {
-      const slot = free.pop() as DecodeSlot;
-      const task = packTask(batch, slot, taskOpts);
+      const task = packTask(batch, output, taskOpts);
       const transferList = [task.input.buffer as ArrayBuffer, task.layout.buffer as ArrayBuffer];
       const run = threads.run(task, { transferList, signal: ctx?.signal }) as Promise<DecodeTaskResult>;
       run.catch(() => undefined); // awaited in order below; this only keeps an abandoned one from being unhandled
-      pending.push({ samples: batch, slot, run });
+      pending.push({ samples: batch, output: task.output, run });
       batch = [];
     };
     // a consumer that stops early leaves at most maxInFlight batches to finish in the background, unread
@@ -76,8 +76,9 @@ export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
         }
         const oldest = pending.shift();
         if (!oldest) return;
-        const decoded = unpackResults(await oldest.run, oldest.slot, oldest.samples);
-        free.push(oldest.slot);
+        const result = await oldest.run;
+        if (result.grown) output = Math.max(output, result.grown.byteLength);
+        const decoded = unpackResults(result, oldest.output, oldest.samples);
         for (let i = 0; i < decoded.length; i++) {
           const d = decoded[i];
           if (typeof d === 'string') await onBadSample(badSampleError(oldest.samples[i], d));

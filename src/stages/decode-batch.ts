@@ -3,15 +3,17 @@ import type { DecodeSampleOptions } from './decode.js';
 
 /**
  * How a batch of samples crosses to a decode worker and back. Out: the batch's files packed into one buffer that
- * is transferred, with a layout table beside. Back: through the batch's slot, a SharedArrayBuffer that the calling
- * thread owns and reuses: the worker writes the shapes and pixels into it, the calling thread copies the pixels out
- * into one buffer of its own, whose views become the samples, and the slot is free for the next batch. The keys
- * and urls stay on the calling thread; no JSON and no object per sample crosses.
+ * is transferred, with a layout table beside, and an empty SharedArrayBuffer for the output. Back: the worker has
+ * written the shapes and pixels into that output, and the samples are views on it. The keys and urls stay on the
+ * calling thread; no JSON and no object per sample crosses.
  *
- * Why not transfer the pixels back: V8 counts a buffer that arrives from another thread as old external memory
- * and answers every ~64 MB of them with a full mark-compact of the receiving heap, which cost the calling thread
- * more than the decoding saved (bench/stream.ts, decode alone); a buffer allocated here is freed by the cheap
- * young-generation GC.
+ * Why a SharedArrayBuffer allocated here: V8 counts a buffer transferred in from another thread as old external
+ * memory and answers every ~64 MB of them with a full mark-compact of the receiving heap, which cost the calling
+ * thread more than the decoding saved (bench/stream.ts, decode alone); a buffer allocated here is counted as
+ * young and freed by the cheap young-generation GC. The worker writes it once, before the task ends; nothing
+ * writes it after, so the samples are as immutable as any other. (Allocated here and shared, it is also the
+ * worker that first touches its pages: copying the pixels out of a reused slot instead cost the calling thread a
+ * page fault every few samples.)
  *
  *   input  every file (and record array) of the batch, back to back
  *   layout per sample: fileCount, error, array, then (name, offset, length) per file; error is the reader's
@@ -19,13 +21,8 @@ import type { DecodeSampleOptions } from './decode.js';
  *   names  the extensions, dtypes and reasons that layout refers to by index
  *   output per sample: height, width, channels, label (-1: none), note (int32), then every good sample's HWC
  *          float32 pixels, back to back; height 0 marks a bad sample whose reason is notes[note]; otherwise note
- *          is its `.json` (notes[note], JSON) or -1. A batch that needs more room comes back in a larger buffer,
- *          which then replaces the slot's.
+ *          is its `.json` (notes[note], JSON) or -1. A batch that does not fit comes back in a larger one.
  */
-
-export interface DecodeSlot {
-  output: SharedArrayBuffer;
-}
 
 export interface DecodeTask {
   input: Uint8Array;
@@ -36,21 +33,25 @@ export interface DecodeTask {
 }
 
 export interface DecodeTaskResult {
-  /** Pixel values in `output` (or `grown`), after the shape table. */
+  /** Pixel values in the output, after the shape table. */
   pixelCount: number;
   notes: string[];
-  /** The batch did not fit in the slot's output: here it is, in a buffer that now replaces it. */
+  /** The batch did not fit in the task's output: it is here instead. */
   grown?: SharedArrayBuffer;
 }
 
 const SHAPE = 5;
 
-export function createSlot(): DecodeSlot {
-  return { output: new SharedArrayBuffer(1 << 16) };
+/** Output bytes for `samples` images of `pixels` values each. */
+export function outputBytes(samples: number, pixels: number): number {
+  return 4 * samples * (SHAPE + pixels);
 }
 
-/** Packs raw samples for a worker: their bytes copied once into one buffer that then moves to the worker. */
-export function packTask(samples: readonly RawSample[], slot: DecodeSlot, opts: DecodeSampleOptions): DecodeTask {
+/**
+ * Packs raw samples for a worker: their bytes copied once into one buffer that then moves to the worker, and an
+ * output of `output` bytes for the worker to fill.
+ */
+export function packTask(samples: readonly RawSample[], output: number, opts: DecodeSampleOptions): DecodeTask {
   let size = 0;
   let entries = 0;
   const count = (data: Uint8Array) => {
@@ -98,7 +99,7 @@ export function packTask(samples: readonly RawSample[], slot: DecodeSlot, opts: 
     }
     s.files.forEach(putFile);
   }
-  return { input: bytes, output: slot.output, layout, names, opts };
+  return { input: bytes, output: new SharedArrayBuffer(output), layout, names, opts };
 }
 
 /** The worker's side of {@link packTask}: the raw samples again, their files views on the one buffer. */
@@ -136,7 +137,7 @@ export function packResults(results: readonly (Sample | string)[], task: DecodeT
   let pixelCount = 0;
   for (const r of results) if (typeof r !== 'string') pixelCount += r.pixels.length;
   const needed = 4 * (results.length * SHAPE + pixelCount);
-  const grown = needed > task.output.byteLength ? new SharedArrayBuffer(Math.max(needed, 2 * task.output.byteLength)) : undefined;
+  const grown = needed > task.output.byteLength ? new SharedArrayBuffer(needed) : undefined;
   const output = grown ?? task.output;
   const shapes = new Int32Array(output, 0, results.length * SHAPE);
   const pixels = new Float32Array(output, shapes.byteLength, pixelCount);
@@ -161,15 +162,13 @@ export function packResults(results: readonly (Sample | string)[], task: DecodeT
 }
 
 /**
- * The calling thread's side of {@link packResults}: per sample of the batch, in order, the decoded sample or the
- * reason it is bad. The pixels are copied out of the slot at once, into one buffer whose views the samples are.
+ * The calling thread's side of {@link packResults}: per sample of the batch, in order, the decoded sample (its
+ * pixels a view on the batch's output, nothing copied) or the reason it is bad.
  */
-export function unpackResults(result: DecodeTaskResult, slot: DecodeSlot, samples: readonly RawSample[]): (Sample | string)[] {
-  if (result.grown) slot.output = result.grown;
-  const shapes = new Int32Array(slot.output, 0, samples.length * SHAPE);
-  // uninitialised memory (no zero fill): every value is written by the copy
-  const pixels = new Float32Array(Buffer.allocUnsafeSlow(4 * result.pixelCount).buffer, 0, result.pixelCount);
-  pixels.set(new Float32Array(slot.output, shapes.byteLength, result.pixelCount));
+export function unpackResults(result: DecodeTaskResult, output: SharedArrayBuffer, samples: readonly RawSample[]): (Sample | string)[] {
+  const buffer = result.grown ?? output;
+  const shapes = new Int32Array(buffer, 0, samples.length * SHAPE);
+  const pixels = new Float32Array(buffer, shapes.byteLength, result.pixelCount);
   const { notes } = result;
   const out: (Sample | string)[] = new Array(samples.length);
   let at = 0;

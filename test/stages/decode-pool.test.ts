@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Piscina } from 'piscina';
 import { decodePool, workerFile } from '../../src/pipeline/decode-pool.js';
-import { createSlot, packTask, unpackResults, type DecodeTaskResult } from '../../src/stages/decode-batch.js';
+import { outputBytes, packTask, unpackResults, type DecodeTaskResult } from '../../src/stages/decode-batch.js';
 import type { BadSampleError } from '../../src/sources/bad-samples.js';
 import type { RawSample, Sample } from '../../src/sources/types.js';
 import { decode } from '../../src/stages/decode.js';
@@ -57,61 +57,54 @@ describe('decodePool', () => {
     expect(pooled.errors[0].message).toMatch(/^shards\/a.tar \(sample k5\): not a PNG image/);
   });
 
-  it('moves a batch to the worker in one transferred buffer and back through the slot, copied out once', async () => {
+  it('moves a batch to the worker in one transferred buffer and gets its pixels back in one output, not copied', async () => {
     const samples = rawSamples(10);
     samples[4] = { key: 'arr', url: 'r.msgpack', files: new Map(), array: { shape: [8, 8, 1], dtype: 'float32', data: new Uint8Array(Float32Array.from({ length: 64 }, (_, i) => i / 64).buffer) } };
     samples[6] = { ...samples[6], error: 'duplicate key k6' };
-    const slot = createSlot();
-    const task = packTask(samples, slot, { requireLabels: false });
+    const task = packTask(samples, outputBytes(10, 64), { requireLabels: false });
     expect(task.input.byteLength).toBeGreaterThan(0);
     const pool = new Piscina({ filename: workerFile(), maxThreads: 1 });
     try {
       const result = (await pool.run(task, { transferList: [task.input.buffer as ArrayBuffer] })) as DecodeTaskResult;
       expect(task.input.byteLength).toBe(0); // detached here: it moved
       expect(result.pixelCount).toBe(9 * 64);
-      expect(result.grown).toBeUndefined(); // 10 small images fit in the slot
-      const decoded = unpackResults(result, slot, samples);
+      expect(result.grown).toBeUndefined(); // the output was large enough
+      const decoded = unpackResults(result, task.output, samples);
       expect(decoded[6]).toBe('duplicate key k6');
       const [s3, s4] = decoded.slice(3, 5) as Sample[];
       expect([s3.key, s3.url, s3.height, s3.width, s3.channels, s3.label]).toEqual(['k3', 'shards/a.tar', 8, 8, 1, 3]);
       expect(Array.from(s3.pixels)).toEqual(Array.from(testImage(8, 8, 1, 3)));
       expect(Array.from(s4.pixels)).toEqual(Array.from(Float32Array.from({ length: 64 }, (_, i) => i / 64)));
       expect(s4.label).toBeUndefined();
-      // the samples are views on one buffer of the calling thread's own, not on the shared slot the next batch reuses
-      expect(s3.pixels.buffer).toBe(s4.pixels.buffer);
-      expect(s3.pixels.buffer).toBeInstanceOf(ArrayBuffer);
-      expect(s3.pixels.buffer.byteLength).toBe(9 * 64 * 4);
+      // views on the task's output, which the worker filled in place
+      expect(s3.pixels.buffer).toBe(task.output);
+      expect(s4.pixels.buffer).toBe(task.output);
     } finally {
       await pool.destroy();
     }
   });
 
-  it('grows a slot for a batch whose pixels do not fit, and keeps the larger one', async () => {
-    const big = (i: number) => raw(`b${i}`, { png: png(64, 64, 3, i), cls: '1' }); // 64·64·3 float32 = 48 KiB each
-    const slot = createSlot();
-    const before = slot.output;
+  it('returns a batch that does not fit in a larger output, and the stage then sizes its outputs to fit', async () => {
+    const big = (i: number) => raw(`b${i}`, { png: png(64, 64, 3, i), cls: '1' });
+    const samples = [big(0), big(1), raw('bad', { png: 'not a png' })];
+    const task = packTask(samples, 1024, {});
     const pool = new Piscina({ filename: workerFile(), maxThreads: 1 });
     try {
-      for (const round of [0, 1]) {
-        const samples = [big(round), big(round + 1), raw('bad', { png: 'not a png' })];
-        const task = packTask(samples, slot, {});
-        const result = (await pool.run(task, { transferList: [task.input.buffer as ArrayBuffer] })) as DecodeTaskResult;
-        expect(result.grown !== undefined).toBe(round === 0);
-        const decoded = unpackResults(result, slot, samples);
-        expect(Array.from((decoded[1] as Sample).pixels)).toEqual(Array.from(testImage(64, 64, 3, round + 1)));
-        expect(decoded[2]).toMatch(/^not a PNG image/);
-      }
-      expect(slot.output).not.toBe(before);
-      expect(slot.output.byteLength).toBeGreaterThanOrEqual(4 * (3 * 5 + 2 * 64 * 64 * 3));
+      const result = (await pool.run(task, { transferList: [task.input.buffer as ArrayBuffer] })) as DecodeTaskResult;
+      expect(result.grown?.byteLength).toBe(outputBytes(3, 0) + 2 * 64 * 64 * 3 * 4);
+      const decoded = unpackResults(result, task.output, samples);
+      expect(Array.from((decoded[1] as Sample).pixels)).toEqual(Array.from(testImage(64, 64, 3, 1)));
+      expect(decoded[2]).toMatch(/^not a PNG image/);
     } finally {
       await pool.destroy();
     }
-    // through the stage, the samples of a batch are views on one buffer: no copy per sample
-    const pooled = await run(rawSamples(10), { workers: 1, batchSize: 4 });
+    // without an expected shape the stage learns the size: every batch decodes right, each in a buffer of its own
+    const pooled = await run(Array.from({ length: 12 }, (_, i) => big(i)), { workers: 1, batchSize: 4 });
+    expect(pooled.out.map((s) => s.key)).toEqual(Array.from({ length: 12 }, (_, i) => `b${i}`));
+    pooled.out.forEach((s, i) => expect(Array.from(s.pixels)).toEqual(Array.from(testImage(64, 64, 3, i))));
     expect(pooled.out[1].pixels.buffer).toBe(pooled.out[0].pixels.buffer);
     expect(pooled.out[4].pixels.buffer).not.toBe(pooled.out[0].pixels.buffer);
-    expect(pooled.out[0].pixels.buffer.byteLength).toBe(4 * 64 * 4);
-    expect(Array.from(pooled.out[3].pixels)).toEqual(Array.from(testImage(8, 8, 1, 3)));
+    expect(pooled.out[8].pixels.buffer).not.toBe(pooled.out[4].pixels.buffer);
   });
 
   it('decodes JPEG and WebP (sharp) in the workers and resizes per policy', async () => {
