@@ -50,8 +50,9 @@ export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
   const e = opts.expected;
   let output = e ? outputBytes(batchSize, e.height * e.width * e.channels) : 1 << 16;
   return stage(`decode(${workers} worker${workers === 1 ? '' : 's'})${decodeSummary(opts)}`, async function* (source, ctx) {
-    // one pool for every pass of this stage (each epoch re-reads): warm threads; idle ones exit, and never hold the process
-    pool ??= new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: workers, idleTimeout: IDLE_MS });
+    // one pool for every pass of this stage (each epoch re-reads): warm threads; idle ones exit, and never hold the process.
+    // Two tasks per thread: its next batch is already there when it finishes one (order is kept by `pending`).
+    pool ??= new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: workers, idleTimeout: IDLE_MS, concurrentTasksPerWorker: 2 });
     const threads = pool;
     const pending: { samples: RawSample[]; output: SharedArrayBuffer; run: Promise<DecodeTaskResult> }[] = [];
     let batch: RawSample[] = [];
