@@ -11,9 +11,8 @@ import type { DecodeSampleOptions } from './decode.js';
  * memory and answers every ~64 MB of them with a full mark-compact of the receiving heap, which cost the calling
  * thread more than the decoding saved (bench/stream.ts, decode alone); a buffer allocated here is counted as
  * young and freed by the cheap young-generation GC. The worker writes it once, before the task ends; nothing
- * writes it after, so the samples are as immutable as any other. (Allocated here and shared, it is also the
- * worker that first touches its pages: copying the pixels out of a reused slot instead cost the calling thread a
- * page fault every few samples.)
+ * writes it after, so the samples are as immutable as any other. (Copying the pixels out of a reused shared slot
+ * into a buffer of the calling thread's own instead cost that thread the copy and a page fault every few samples.)
  *
  *   input  every file (and record array) of the batch, back to back
  *   layout per sample: fileCount, error, array, then (name, offset, length) per file; error is the reader's

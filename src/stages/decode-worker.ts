@@ -4,8 +4,8 @@ import { decodeSample } from './decode.js';
 
 /**
  * The decode pool's worker (run by piscina from its compiled `dist/src/stages/decode-worker.js`): a batch's files
- * in, its pixels out, through the task's slot (decode-batch.ts). A bad sample comes back as its reason, in its
- * place, so the calling thread reports it in order with the sample's url and key.
+ * in, its pixels written into the task's shared output (decode-batch.ts). A bad sample comes back as its reason,
+ * in its place, so the calling thread reports it in order with the sample's url and key.
  */
 export default async function decodeTask(task: DecodeTask): Promise<DecodeTaskResult> {
   const results = await Promise.all(
