@@ -6,7 +6,8 @@
  *     while the main thread trains;
  *  2. checkpoint write for a Fashion-MNIST-sized run (60,000 samples in the score store, cnn-small);
  *  3. resume-to-first-step: `pbe purify --resume` from process start to the first training step done.
- * Prints medians; run with `npm run bench:purify`.
+ * Prints medians over BENCH_REPEATS rounds (default 5; the epoch variants take turns in each round) and their ratios;
+ * decoding uses `pbe purify`'s default decode workers. Run with `npm run bench:purify`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
@@ -24,13 +25,15 @@ import { shardCorpus } from '../src/pipeline/corpus.js';
 import { ScoreStore } from '../src/pipeline/score-store.js';
 import { sgdMomentum } from '../src/stages/train.js';
 import { BadSampleLog } from '../src/sources/bad-samples.js';
+import { defaultDecodeWorkers } from '../src/cli/common.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const repeats = Number(process.env.BENCH_REPEATS ?? 3);
+const repeats = Number(process.env.BENCH_REPEATS ?? 5);
 
 await initBackend('wasm', () => {});
 const subset = join(dataDir, 'fashion-mnist-subset/train-*.tar');
-const corpus = shardCorpus(subset, { expected: { height: 28, width: 28, channels: 1 }, badSamples: new BadSampleLog({ policy: 'fail' }) });
+// decoded as `pbe purify` does by default (--decode-workers auto)
+const corpus = shardCorpus(subset, { workers: defaultDecodeWorkers(), expected: { height: 28, width: 28, channels: 1 }, badSamples: new BadSampleLog({ policy: 'fail' }) });
 const config = await loadPurifyConfig({
   preset: 'fashion-mnist',
   overrides: { initialFraction: 1, keepRatio: [], rounds: [{ epochs: 1, adversarial: { epochs: 1, share: 1, maxBatches: null } }] },
@@ -50,12 +53,14 @@ const variants: [string, ComputeOptions][] = [
   ['2 workers, data-parallel (exact)', { workers: 2, backend: 'wasm', weightsRefresh: 'steps' }],
   ['2 workers, weights every epoch', { workers: 2, backend: 'wasm', weightsRefresh: 'epoch' }],
 ];
+// rounds of one epoch per variant, so that drift in the machine's speed hits every variant alike
+const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
+for (let i = 0; i < repeats; i++) for (const [name, compute] of variants) times.get(name)!.push(await adversarialEpoch(compute));
 const epochSeconds = new Map<string, number>();
-for (const [name, compute] of variants) {
-  const times: number[] = [];
-  for (let i = 0; i < repeats; i++) times.push(await adversarialEpoch(compute));
-  epochSeconds.set(name, median(times));
-  console.log(`   ${name.padEnd(32)} ${median(times).toFixed(2)} s  ${(4000 / median(times)).toFixed(0)} samples/s`);
+for (const [name] of variants) {
+  const seconds = median(times.get(name)!);
+  epochSeconds.set(name, seconds);
+  console.log(`   ${name.padEnd(32)} ${seconds.toFixed(2)} s  ${(4000 / seconds).toFixed(0)} samples/s  (runs: ${times.get(name)!.map((t) => t.toFixed(2)).join(', ')})`);
 }
 
 console.log('2. checkpoint write, 60,000 samples in the store, cnn-small weights and momentum');
