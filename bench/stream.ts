@@ -11,7 +11,8 @@
  *   npm run bench:stream                    # everything (~6 min here, the first run ~2 more for the corpus)
  *   node dist/bench/stream.js --max 200000  # a smaller corpus and runs, for a quick look
  *
- * Options: --max N (corpus size, default 1,000,000), --decode-samples N (default 100,000). PBE_BENCH_TRACE=1 prints
+ * Options: --max N (corpus size, default 1,000,000), --decode-samples N (default 100,000), --rounds N (decode-alone
+ * runs per worker count, taking turns; default 3). PBE_BENCH_TRACE=1 prints
  * the whole chain's memory every 100k samples.
  */
 import { execFileSync } from 'node:child_process';
@@ -90,13 +91,14 @@ async function decodeAlone(samples: number, workers: number): Promise<Result> {
     if (raw.length === samples) break;
   }
   const stage = workers > 0 ? decodePool({ workers, batchSize: 128 }) : decode({});
-  // warm up: the pool starts and the code is compiled on the first 2000 (not counted)
-  for await (const _ of stage((async function* () { yield* raw.slice(0, 2000); })(), {})) void _;
+  // warm up (not counted): the pool starts and every thread compiles its hot code on 2000 samples of its own
+  const warmup = 2000 * Math.max(1, workers);
+  for await (const _ of stage((async function* () { yield* raw.slice(0, warmup); })(), {})) void _;
   const started = performance.now();
   cpuAtStart = process.cpuUsage();
   const before = threadTimes();
   let n = 0;
-  for await (const _ of stage((async function* () { yield* raw.slice(2000); })(), {})) {
+  for await (const _ of stage((async function* () { yield* raw.slice(warmup); })(), {})) {
     void _;
     n++;
   }
@@ -183,6 +185,7 @@ async function main(): Promise<void> {
   }
   const max = arg('--max', 1_000_000);
   const decodeSamples = Math.min(arg('--decode-samples', 100_000), max);
+  const rounds = arg('--rounds', 3);
   const small = Math.min(100_000, max);
   const t0 = Date.now();
   console.log(`bench:stream — ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}, load ${loadavg()[0].toFixed(2)}`);
@@ -191,14 +194,18 @@ async function main(): Promise<void> {
     `${Math.round(r.rate).toLocaleString('en-US').padStart(8)} samples/s  (${r.samples} in ${r.seconds.toFixed(1)} s, ${r.cpuUs.toFixed(1)} CPU µs/sample, peak RSS ${r.maxRssMiB.toFixed(0)} MiB)`;
 
   console.log(`\ndecode alone (28x28 PNG, ${decodeSamples} raw samples in memory, pngjs):`);
+  // 1 and 2 workers take turns over `rounds` runs, so that drift in the machine's speed hits both alike; medians
+  const runs: Record<number, Result[]> = { 0: [child('decode', decodeSamples, 0)], 1: [], 2: [] };
+  for (let i = 0; i < rounds; i++) for (const w of [1, 2]) runs[w].push(child('decode', decodeSamples, w));
   const dec: Record<number, Result> = {};
   for (const w of [0, 1, 2]) {
-    dec[w] = child('decode', decodeSamples, w);
-    console.log(`  ${w === 0 ? 'main thread' : `${w} worker${w > 1 ? 's ' : '  '}`}  ${fmt(dec[w])}`);
+    dec[w] = [...runs[w]].sort((a, b) => a.rate - b.rate)[Math.floor(runs[w].length / 2)];
+    const each = runs[w].length > 1 ? `, runs ${runs[w].map((r) => Math.round(r.rate).toLocaleString('en-US')).join(' / ')}` : '';
+    console.log(`  ${w === 0 ? 'main thread' : `${w} worker${w > 1 ? 's ' : '  '}`}  ${fmt(dec[w])}${each}`);
     const t = dec[w].threads;
     if (t) console.log(`      CPU µs/sample by thread: main ${t.main.toFixed(1)}, decode worker${w === 1 ? '' : 's'} ${t.workers.toFixed(1)}, V8 helpers ${t.helpers.toFixed(1)}`);
   }
-  console.log(`  2 workers / 1 worker: ${(dec[2].rate / dec[1].rate).toFixed(2)}x`);
+  console.log(`  2 workers / 1 worker (medians of ${rounds}): ${(dec[2].rate / dec[1].rate).toFixed(2)}x`);
   const t1 = dec[1].threads;
   if (t1 && t1.workers > 0) {
     // with nothing else running: 1 worker goes at the worker's pace (the main thread has the other core);
