@@ -12,7 +12,7 @@ import { assignLabels } from '../stages/label.js';
 import { mix } from '../stages/mix.js';
 import { attackStats, inProcessAttacker, pgd, formatEps, type Attacker, type PgdOptions } from '../stages/pgd.js';
 import { cosine, predictLogits, topIndices } from '../stages/score.js';
-import { shuffle } from '../stages/shuffle.js';
+import { ownPixels, shuffle } from '../stages/shuffle.js';
 import { prefetch } from '../stages/prefetch.js';
 import { skip } from '../stages/skip.js';
 import { applyFlatGradients, sgdMomentum, trainStep } from '../stages/train.js';
@@ -213,7 +213,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
             throw inputError(s, `${reason}; --labels ${config.labels} needs it`);
           },
         }),
-        shuffle({ bufferSize: opts.shuffleBuffer ?? 10_000, seed: epochSeed }),
+        shuffle({ bufferSize: opts.shuffleBuffer ?? 10_000, seed: epochSeed, hold: ownPixels }),
         batch({ size: config.batchSize }),
         mix(plan, epochSeed),
         skip<Batch>(state.batchesDone),

@@ -25,7 +25,7 @@ import { stage, type Stage } from './pipe.js';
  *
  * The batch's buffer is a SharedArrayBuffer that its worker wrote once and let go. A consumer that packs samples
  * into batches (as every stage here does) needs nothing more; one that keeps a few samples of a long stream for
- * long, or moves a single sample to another thread, takes `pixels.slice()` first (a plain copy of its own).
+ * long (shuffle, with `hold: ownPixels`), or moves a single sample to another thread, takes a copy of its own first.
  * The worker is the compiled `decode-worker.js` (under `dist/` when this runs from TypeScript sources).
  */
 

@@ -3,7 +3,7 @@ import type { Corpus } from '../defenses/pbe.js';
 import { inputError } from '../errors.js';
 import { batch } from '../stages/batch.js';
 import { assignLabels } from '../stages/label.js';
-import { shuffle } from '../stages/shuffle.js';
+import { ownPixels, shuffle } from '../stages/shuffle.js';
 import { trainStep } from '../stages/train.js';
 import { pipe } from './pipe.js';
 import type { ProgressSink } from '../report/progress.js';
@@ -35,7 +35,7 @@ export async function fitModel(model: tf.LayersModel, corpus: Corpus, opts: FitO
             throw inputError(s, `${reason}; training needs labelled shards`);
           },
         }),
-        shuffle({ bufferSize: opts.shuffleBuffer ?? 20_000, seed: opts.seed * 7919 + epoch }),
+        shuffle({ bufferSize: opts.shuffleBuffer ?? 20_000, seed: opts.seed * 7919 + epoch, hold: ownPixels }),
         batch({ size: opts.batchSize }),
       );
       let lossSum = 0;

@@ -5,7 +5,7 @@ import { assignLabels } from '../../src/stages/label.js';
 import { mix } from '../../src/stages/mix.js';
 import { prefetch } from '../../src/stages/prefetch.js';
 import { select } from '../../src/stages/select.js';
-import { shuffle } from '../../src/stages/shuffle.js';
+import { ownPixels, shuffle } from '../../src/stages/shuffle.js';
 import type { LabeledSample } from '../../src/stages/batch-types.js';
 import type { RawSample, Sample } from '../../src/sources/types.js';
 
@@ -51,6 +51,20 @@ describe('shuffle', () => {
     expect(a).toEqual(b);
     expect(a).not.toEqual(c);
     expect(a).not.toEqual(items);
+  });
+
+  it('with hold: ownPixels, buffered samples hold copies of their own pixels, not views on a shared batch buffer', async () => {
+    const shared = new Float32Array(6 * 4).map((_, i) => i);
+    const samples = [...Array(6).keys()].map((i) => ({ key: `k${i}`, pixels: shared.subarray(i * 4, i * 4 + 4) }));
+    const out = await collect(shuffle<(typeof samples)[number]>({ bufferSize: 4, seed: 1, hold: ownPixels })(from(samples), {}));
+    expect(out.map((s) => s.key).sort()).toEqual(samples.map((s) => s.key));
+    for (const s of out) {
+      expect(s.pixels.buffer).not.toBe(shared.buffer);
+      expect(s.pixels.buffer.byteLength).toBe(16);
+      expect([...s.pixels]).toEqual([...samples[Number(s.key.slice(1))].pixels]);
+    }
+    const own = { key: 'x', pixels: new Float32Array(4) };
+    expect(ownPixels(own)).toBe(own);
   });
 });
 
