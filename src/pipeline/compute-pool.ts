@@ -44,17 +44,10 @@ export class ComputePool {
     this.weights = { version: this.weights.version + 1, ...snapshot };
   }
 
-  async pgd(x: Float32Array, labels: Int32Array, shape: [number, number, number, number], pgd: PgdOptions): Promise<{ x: Float32Array; predicted: Int32Array }> {
-    const per = shape[1] * shape[2] * shape[3];
-    const weights = this.weights;
-    const parts = await Promise.all(
-      this.split(shape[0]).map(([start, n]) =>
-        this.run<Extract<ComputeResult, { x: Float32Array }>>(() => {
-          const task: ComputeTask = { kind: 'pgd', weights, x: x.slice(start * per, (start + n) * per), labels: labels.slice(start, start + n), shape: [n, shape[1], shape[2], shape[3]], pgd };
-          return { task, transfer: [task.x.buffer as ArrayBuffer, task.labels.buffer as ArrayBuffer] };
-        }),
-      ),
-    );
+  async pgd(x: Float32Array, labels: Int32Array, shape: Shape4, pgd: PgdOptions): Promise<{ x: Float32Array; predicted: Int32Array }> {
+    const parts = await this.onParts<Extract<ComputeResult, { x: Float32Array }>>(x, shape, (part, weights) => ({
+      kind: 'pgd', weights, x: part.x, labels: labels.slice(part.start, part.end), shape: part.shape, pgd,
+    }));
     return { x: concat(parts.map((p) => p.x), Float32Array), predicted: concat(parts.map((p) => p.predicted), Int32Array) };
   }
 
@@ -64,19 +57,9 @@ export class ComputePool {
    * model's predictions on the PGD examples.
    */
   async gradients(b: Batch, pgd: PgdOptions | null): Promise<{ grads: Float32Array; lossSum: number; predicted: Int32Array | null }> {
-    const shape = b.shape;
-    const per = shape[1] * shape[2] * shape[3];
-    const weights = this.weights;
-    const parts = await Promise.all(
-      this.split(shape[0]).map(([start, n]) =>
-        this.run<Extract<ComputeResult, { grads: Float32Array }>>(() => {
-          const task: ComputeTask = {
-            kind: 'gradients', weights, x: b.x.slice(start * per, (start + n) * per), labels: b.labels.slice(start, start + n), shape: [n, shape[1], shape[2], shape[3]], pgd, normalizer: shape[0],
-          };
-          return { task, transfer: [task.x.buffer as ArrayBuffer, task.labels.buffer as ArrayBuffer] };
-        }),
-      ),
-    );
+    const parts = await this.onParts<Extract<ComputeResult, { grads: Float32Array }>>(b.x, b.shape, (part, weights) => ({
+      kind: 'gradients', weights, x: part.x, labels: b.labels.slice(part.start, part.end), shape: part.shape, pgd, normalizer: b.shape[0],
+    }));
     const grads = parts[0].grads;
     for (const part of parts.slice(1)) for (let i = 0; i < grads.length; i++) grads[i] += part.grads[i];
     return {
@@ -86,18 +69,26 @@ export class ComputePool {
     };
   }
 
-  async logits(x: Float32Array, shape: [number, number, number, number]): Promise<Float32Array> {
+  async logits(x: Float32Array, shape: Shape4): Promise<Float32Array> {
+    const parts = await this.onParts<Extract<ComputeResult, { logits: Float32Array }>>(x, shape, (part, weights) => ({ kind: 'logits', weights, x: part.x, shape: part.shape }));
+    return concat(parts.map((p) => p.logits), Float32Array);
+  }
+
+  /**
+   * One task per worker over consecutive parts of a batch, all with the weights of the current snapshot; a part's
+   * pixels (and labels) are copies moved to the worker. Results come in part order.
+   */
+  private onParts<R>(x: Float32Array, shape: Shape4, task: (part: BatchPart, weights: WeightsMessage) => ComputeTask): Promise<R[]> {
     const per = shape[1] * shape[2] * shape[3];
     const weights = this.weights;
-    const parts = await Promise.all(
+    return Promise.all(
       this.split(shape[0]).map(([start, n]) =>
-        this.run<Extract<ComputeResult, { logits: Float32Array }>>(() => {
-          const task: ComputeTask = { kind: 'logits', weights, x: x.slice(start * per, (start + n) * per), shape: [n, shape[1], shape[2], shape[3]] };
-          return { task, transfer: [task.x.buffer as ArrayBuffer] };
+        this.run<R>(() => {
+          const t = task({ start, end: start + n, x: x.slice(start * per, (start + n) * per), shape: [n, shape[1], shape[2], shape[3]] }, weights);
+          return { task: t, transfer: [t.x.buffer as ArrayBuffer, ...('labels' in t ? [t.labels.buffer as ArrayBuffer] : [])] };
         }),
       ),
     );
-    return concat(parts.map((p) => p.logits), Float32Array);
   }
 
   /**
@@ -132,6 +123,16 @@ export class ComputePool {
     }
     return chunks;
   }
+}
+
+type Shape4 = [number, number, number, number];
+
+/** Samples [start, end) of a batch: their pixels (a copy of their own) and shape. */
+interface BatchPart {
+  start: number;
+  end: number;
+  x: Float32Array;
+  shape: Shape4;
 }
 
 export type WeightsSnapshot = Omit<WeightsMessage, 'version'>;
