@@ -20,23 +20,25 @@ export function parseBucketUrl(url: string): { bucket: string; key: string } {
   return { bucket: m[1], key: m[2] };
 }
 
-const s3Clients = new Map<string, Promise<S3Client>>();
-
-function s3Client(endpoint: string | undefined): Promise<S3Client> {
-  const id = endpoint ?? '';
-  let client = s3Clients.get(id);
-  if (!client) {
-    client = import('@aws-sdk/client-s3').then(
-      ({ S3Client }) =>
-        new S3Client({
-          region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-          ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-        }),
-    );
-    s3Clients.set(id, client);
-  }
-  return client;
+/** One client per endpoint for the whole process, created on first use. */
+function clientCache<C>(create: (endpoint: string | undefined) => Promise<C>): (endpoint: string | undefined) => Promise<C> {
+  const clients = new Map<string, Promise<C>>();
+  return (endpoint) => {
+    const id = endpoint ?? '';
+    if (!clients.has(id)) clients.set(id, create(endpoint));
+    return clients.get(id)!;
+  };
 }
+
+const s3Client = clientCache<S3Client>((endpoint) =>
+  import('@aws-sdk/client-s3').then(
+    ({ S3Client }) =>
+      new S3Client({
+        region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+        ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+      }),
+  ),
+);
 
 export function openS3(url: string, opts: OpenOptions): Readable {
   const { bucket, key } = parseBucketUrl(url);
@@ -60,17 +62,9 @@ export function openS3(url: string, opts: OpenOptions): Readable {
   );
 }
 
-const gsClients = new Map<string, Promise<Storage>>();
-
-function gsClient(endpoint: string | undefined): Promise<Storage> {
-  const id = endpoint ?? '';
-  let client = gsClients.get(id);
-  if (!client) {
-    client = import('@google-cloud/storage').then(({ Storage }) => new Storage(endpoint ? { apiEndpoint: endpoint } : {}));
-    gsClients.set(id, client);
-  }
-  return client;
-}
+const gsClient = clientCache<Storage>((endpoint) =>
+  import('@google-cloud/storage').then(({ Storage }) => new Storage(endpoint ? { apiEndpoint: endpoint } : {})),
+);
 
 export function openGs(url: string, opts: OpenOptions): Readable {
   const { bucket, key } = parseBucketUrl(url);
