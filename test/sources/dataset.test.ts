@@ -5,6 +5,7 @@ import { BadSampleLog } from '../../src/sources/bad-samples.js';
 import { shardSource, writeShards } from '../../src/sources/dataset.js';
 import type { Sample } from '../../src/sources/types.js';
 import { makeTar, png, testImage, tmpDir } from './fixtures.js';
+import { collect, from } from '../helpers/streams.js';
 
 function samples(n: number, channels = 1): Sample[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -16,16 +17,6 @@ function samples(n: number, channels = 1): Sample[] {
     channels,
     label: i % 4 === 3 ? undefined : i % 10,
   }));
-}
-
-async function collect(it: AsyncIterable<Sample>): Promise<Sample[]> {
-  const out: Sample[] = [];
-  for await (const s of it) out.push(s);
-  return out;
-}
-
-async function* from<T>(items: T[]): AsyncIterable<T> {
-  yield* items;
 }
 
 describe('writeShards → shardSource', () => {

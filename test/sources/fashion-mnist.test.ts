@@ -4,8 +4,8 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { shardSource } from '../../src/sources/dataset.js';
 import { convertFashionMnist } from '../../src/sources/fashion-mnist.js';
-import type { Sample } from '../../src/sources/types.js';
 import { idxBytes, tmpDir } from './fixtures.js';
+import { collect } from '../helpers/streams.js';
 
 /** A tiny stand-in for Debian's IDX files: n images of 4x3 whose pixels encode (index, position). */
 function fakeSource(train: number, test: number): string {
@@ -16,12 +16,6 @@ function fakeSource(train: number, test: number): string {
     writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte`), idxBytes(0x08, [n], Uint8Array.from({ length: n }, (_, i) => (i * 3) % 10)));
   }
   return dir;
-}
-
-async function collect(it: AsyncIterable<Sample>): Promise<Sample[]> {
-  const out: Sample[] = [];
-  for await (const s of it) out.push(s);
-  return out;
 }
 
 describe('convertFashionMnist', () => {

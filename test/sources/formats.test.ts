@@ -7,6 +7,7 @@ import { shardSource, writeSamples } from '../../src/sources/dataset.js';
 import { formatOf, type FormatName } from '../../src/sources/formats.js';
 import type { Sample } from '../../src/sources/types.js';
 import { png, testImage, tmpDir } from './fixtures.js';
+import { collect, from } from '../helpers/streams.js';
 
 function samples(n: number, channels = 1): Sample[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -18,16 +19,6 @@ function samples(n: number, channels = 1): Sample[] {
     channels,
     label: i % 4 === 3 ? undefined : i % 3,
   }));
-}
-
-async function collect(it: AsyncIterable<Sample>): Promise<Sample[]> {
-  const out: Sample[] = [];
-  for await (const s of it) out.push(s);
-  return out;
-}
-
-async function* from<T>(items: T[]): AsyncGenerator<T> {
-  yield* items;
 }
 
 /** What a format keeps of a sample: folder and csv put a labelled sample under its label folder. */

@@ -5,20 +5,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/config/paths.js';
 import { shardSource, writeShards } from '../../src/sources/dataset.js';
 import { openUrl } from '../../src/sources/open.js';
-import type { Sample } from '../../src/sources/types.js';
 import { testImage, tmpDir } from './fixtures.js';
+import { collect } from '../helpers/streams.js';
 
 /** `-` (stdin, fed by this process to a child running the CLI) and `pipe:CMD`. The CLI is the compiled dist/. */
 
 const cli = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 let dir: string;
 let shard: string;
-
-async function collect(it: AsyncIterable<Sample>): Promise<Sample[]> {
-  const out: Sample[] = [];
-  for await (const s of it) out.push(s);
-  return out;
-}
 
 function pbe(args: string[], input?: Buffer) {
   return spawnSync(process.execPath, [cli, ...args], { input, encoding: 'utf8', timeout: 60_000 });

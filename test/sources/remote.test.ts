@@ -8,20 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadSampleLog } from '../../src/sources/bad-samples.js';
 import { shardSource, writeShards } from '../../src/sources/dataset.js';
 import { openUrl } from '../../src/sources/open.js';
-import type { Sample } from '../../src/sources/types.js';
 import { testImage, tmpDir } from './fixtures.js';
+import { collect } from '../helpers/streams.js';
 
 /** Real servers on 127.0.0.1, started and stopped here: plain HTTP (with dropped connections), s3rver, a GCS stand-in. */
 
 const N = 40; // samples per shard
 let dir: string;
 let shards: string[];
-
-async function collect(it: AsyncIterable<Sample>): Promise<Sample[]> {
-  const out: Sample[] = [];
-  for await (const s of it) out.push(s);
-  return out;
-}
 
 async function readAll(url: string, opts = {}): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -7,6 +7,7 @@ import type { BadSampleError } from '../../src/sources/bad-samples.js';
 import type { RawSample, Sample } from '../../src/sources/types.js';
 import { decode } from '../../src/stages/decode.js';
 import { png, testImage } from '../sources/fixtures.js';
+import { from } from '../helpers/streams.js';
 
 /** The decode stage in worker threads (the compiled dist/src/stages/decode-worker.js: npm test builds first). */
 
@@ -18,10 +19,6 @@ const raw = (key: string, files: Record<string, Uint8Array | string>): RawSample
 
 function rawSamples(n: number, bad: (i: number) => boolean = () => false): RawSample[] {
   return Array.from({ length: n }, (_, i) => raw(`k${i}`, bad(i) ? { png: 'not a png', cls: '1' } : { png: png(8, 8, 1, i), cls: String(i % 10) }));
-}
-
-async function* from<T>(items: T[]): AsyncGenerator<T> {
-  yield* items;
 }
 
 async function run(samples: RawSample[], opts: Parameters<typeof decode>[0]) {

@@ -8,16 +8,7 @@ import { select } from '../../src/stages/select.js';
 import { ownPixels, shuffle } from '../../src/stages/shuffle.js';
 import type { LabeledSample } from '../../src/stages/batch-types.js';
 import type { RawSample, Sample } from '../../src/sources/types.js';
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
-
-async function* from<T>(items: T[]): AsyncIterable<T> {
-  yield* items;
-}
+import { collect, from } from '../helpers/streams.js';
 
 const labeled = (i: number): LabeledSample => ({ key: `k${i}`, pixels: new Float32Array(4).fill(i), height: 2, width: 2, channels: 1, label: i % 3 });
 
