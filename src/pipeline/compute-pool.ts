@@ -26,9 +26,12 @@ export class ComputePool {
   private readonly retries = 2;
   private readonly pool: Piscina;
   private weights: WeightsMessage = { version: -1, shapes: [], data: [] };
+  /** Trainable parameters of the model: the length of a batch's gradients. */
+  private readonly parameters: number;
 
   constructor(opts: { workers: number; backend: BackendRequest; model: tf.LayersModel }) {
     this.workers = opts.workers;
+    this.parameters = opts.model.trainableWeights.reduce((n, w) => n + w.read().size, 0);
     const workerData: ComputeWorkerData = { backend: opts.backend, topology: JSON.stringify(opts.model.toJSON(null, false)) };
     this.pool = new Piscina({ filename: workerFile, minThreads: opts.workers, maxThreads: opts.workers, workerData, idleTimeout: 60_000 });
     this.refreshWeights(opts.model);
@@ -57,11 +60,16 @@ export class ComputePool {
    * model's predictions on the PGD examples.
    */
   async gradients(b: Batch, pgd: PgdOptions | null): Promise<{ grads: Float32Array; lossSum: number; predicted: Int32Array | null }> {
-    const parts = await this.onParts<Extract<ComputeResult, { grads: Float32Array }>>(b.x, b.shape, (part, weights) => ({
-      kind: 'gradients', weights, x: part.x, labels: b.labels.slice(part.start, part.end), shape: part.shape, pgd, normalizer: b.shape[0],
-    }));
-    const grads = parts[0].grads;
-    for (const part of parts.slice(1)) for (let i = 0; i < grads.length; i++) grads[i] += part.grads[i];
+    // each part's gradients come back in a buffer allocated here, by part in part order (a retried part gets a
+    // fresh one): results cloned in from the workers brought on more full GCs of this thread's heap
+    const outputs = new Map<number, Float32Array>();
+    const parts = await this.onParts<Extract<ComputeResult, { lossSum: number }>>(b.x, b.shape, (part, weights) => {
+      const grads = new SharedArrayBuffer(4 * this.parameters);
+      outputs.set(part.start, new Float32Array(grads));
+      return { kind: 'gradients', weights, x: part.x, labels: b.labels.slice(part.start, part.end), shape: part.shape, pgd, normalizer: b.shape[0], grads };
+    });
+    const [grads, ...rest] = outputs.values();
+    for (const part of rest) for (let i = 0; i < grads.length; i++) grads[i] += part[i];
     return {
       grads,
       lossSum: parts.reduce((sum, p) => sum + p.lossSum, 0),

@@ -34,13 +34,15 @@ export type ComputeTask =
       pgd: PgdOptions | null;
       /** The whole batch's size: the part's gradients are of Σ CE / normalizer. */
       normalizer: number;
+      /** Where the part's gradients go: every trainable weight's, flattened one after the other. */
+      grads: SharedArrayBuffer;
     };
 
 export type ComputeResult =
   | { x: Float32Array; predicted: Int32Array }
   | { logits: Float32Array }
-  /** grads: every trainable weight's gradient, flattened one after the other; predicted: on the PGD examples. */
-  | { grads: Float32Array; lossSum: number; predicted: Int32Array | null };
+  /** The gradients are in the task's `grads`; predicted: on the PGD examples. */
+  | { lossSum: number; predicted: Int32Array | null };
 
 let replica: Promise<tf.LayersModel> | undefined;
 let loadedVersion = -1;
@@ -82,7 +84,8 @@ export default async function run(task: ComputeTask): Promise<ComputeResult> {
 function gradients(m: tf.LayersModel, task: Extract<ComputeTask, { kind: 'gradients' }>): ComputeResult {
   let predicted: Int32Array | null = null;
   let lossSum = 0;
-  const grads = tf.tidy(() => {
+  const out = new Float32Array(task.grads);
+  tf.tidy(() => {
     const clean = tf.tensor4d(task.x, task.shape);
     let x = clean;
     if (task.pgd) {
@@ -91,13 +94,13 @@ function gradients(m: tf.LayersModel, task: Extract<ComputeTask, { kind: 'gradie
     }
     const part = batchGradients(m, x, task.labels, task.normalizer);
     lossSum = part.lossSum;
-    const flat = new Float32Array(part.grads.reduce((n, g) => n + g.size, 0));
+    const size = part.grads.reduce((n, g) => n + g.size, 0);
+    if (size !== out.length) throw new Error(`compute worker: the model has ${size} trainable parameters, but the task's gradient buffer holds ${out.length}`);
     let offset = 0;
     for (const g of part.grads) {
-      flat.set(g.dataSync() as Float32Array, offset);
+      out.set(g.dataSync() as Float32Array, offset);
       offset += g.size;
     }
-    return flat;
   });
-  return { grads, lossSum, predicted };
+  return { lossSum, predicted };
 }

@@ -95,4 +95,23 @@ describe('ComputePool', () => {
     }
     expect(pool.retried).toBeGreaterThan(0);
   });
+
+  it('data-parallel gradients survive workers dying mid-batch: the retried parts sum to the same gradients', async () => {
+    const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 7 });
+    const batch = { keys: [...labels].map(String), x, labels, shape, adversarial: true };
+    const clean = new ComputePool({ workers: 2, backend: 'wasm', model });
+    const expected = [];
+    for (let i = 0; i < 3; i++) expected.push(await clean.gradients(batch, i === 1 ? null : opts));
+    await clean.destroy();
+
+    process.env.PBE_WORKER_FAILPOINT = '2';
+    pool = new ComputePool({ workers: 2, backend: 'wasm', model });
+    for (let i = 0; i < 3; i++) {
+      const got = await pool.gradients(batch, i === 1 ? null : opts);
+      expect(got.grads).toEqual(expected[i].grads);
+      expect(got.lossSum).toBe(expected[i].lossSum);
+      expect(got.predicted).toEqual(expected[i].predicted);
+    }
+    expect(pool.retried).toBeGreaterThan(0);
+  });
 });
