@@ -48,10 +48,13 @@ export class ComputePool {
   }
 
   async pgd(x: Float32Array, labels: Int32Array, shape: Shape4, pgd: PgdOptions): Promise<{ x: Float32Array; predicted: Int32Array }> {
-    const parts = await this.onParts<Extract<ComputeResult, { x: Float32Array }>>(x, shape, (part, weights) => ({
-      kind: 'pgd', weights, x: part.x, labels: labels.slice(part.start, part.end), shape: part.shape, pgd,
+    // the workers write the PGD examples into one buffer allocated here, each part at its place in the batch
+    const out = new SharedArrayBuffer(4 * x.length);
+    const per = shape[1] * shape[2] * shape[3];
+    const parts = await this.onParts<Extract<ComputeResult, { adversarial: true }>>(x, shape, (part, weights) => ({
+      kind: 'pgd', weights, x: part.x, labels: labels.slice(part.start, part.end), shape: part.shape, pgd, out, outOffset: part.start * per,
     }));
-    return { x: concat(parts.map((p) => p.x), Float32Array), predicted: concat(parts.map((p) => p.predicted), Int32Array) };
+    return { x: new Float32Array(out), predicted: concat(parts.map((p) => p.predicted), Int32Array) };
   }
 
   /**

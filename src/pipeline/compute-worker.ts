@@ -22,7 +22,17 @@ export interface WeightsMessage {
 }
 
 export type ComputeTask =
-  | { kind: 'pgd'; weights: WeightsMessage; x: Float32Array; labels: Int32Array; shape: [number, number, number, number]; pgd: PgdOptions }
+  | {
+      kind: 'pgd';
+      weights: WeightsMessage;
+      x: Float32Array;
+      labels: Int32Array;
+      shape: [number, number, number, number];
+      pgd: PgdOptions;
+      /** Where the PGD examples go: the whole batch's, this part's from float `outOffset` on. */
+      out: SharedArrayBuffer;
+      outOffset: number;
+    }
   | { kind: 'logits'; weights: WeightsMessage; x: Float32Array; shape: [number, number, number, number] }
   | {
       kind: 'gradients';
@@ -39,7 +49,8 @@ export type ComputeTask =
     };
 
 export type ComputeResult =
-  | { x: Float32Array; predicted: Int32Array }
+  /** The PGD examples are in the task's `out`; predicted: on them. */
+  | { adversarial: true; predicted: Int32Array }
   | { logits: Float32Array }
   /** The gradients are in the task's `grads`; predicted: on the PGD examples. */
   | { lossSum: number; predicted: Int32Array | null };
@@ -77,7 +88,8 @@ export default async function run(task: ComputeTask): Promise<ComputeResult> {
   return tf.tidy(() => {
     const adv = pgdExamples(m, tf.tensor4d(task.x, task.shape), tf.tensor1d(task.labels, 'int32'), pgd);
     const predicted = (m.predict(adv) as tf.Tensor).argMax(-1).dataSync() as Int32Array;
-    return { x: adv.dataSync() as Float32Array, predicted };
+    new Float32Array(task.out, 4 * task.outOffset, task.x.length).set(adv.dataSync() as Float32Array);
+    return { adversarial: true, predicted };
   });
 }
 
