@@ -3,8 +3,8 @@
  *  1. two fully adversarial PBE epochs over the committed Fashion-MNIST subset (4,000 images, batch 128,
  *     eps 0.05, 7 steps) with PGD on the main thread, on 1 and on 2 compute workers computing PGD and gradients
  *     data-parallel (weights every step, exact), and 2 workers attacking with weights once per epoch (look-ahead)
- *     while the main thread trains. The first epoch of a run includes the new workers' warm-up (V8 compiling
- *     tfjs's code in each of them); the second is what every later epoch of a long job costs;
+ *     while the main thread trains. The first epoch of a run includes the new workers' warm-up (its first
+ *     steps take 230-320 ms against ~200 ms later, on 2 workers); the second is what every later epoch costs;
  *  2. checkpoint write for a Fashion-MNIST-sized run (60,000 samples in the score store, cnn-small);
  *  3. resume-to-first-step: `pbe purify --resume` from process start to the first training step done.
  * Prints medians over BENCH_REPEATS rounds (default 5; the epoch variants take turns in each round) and their ratios;
