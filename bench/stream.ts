@@ -5,6 +5,7 @@
  * WebDataset tar shards of 10,000, then measures, each in a fresh child process so that peak RSS is its own:
  *   decode alone   100k raw samples held in memory → decode pool (1 and 2 workers; 0 = main thread, for reference)
  *   whole chain    open → tar → decode pool → batch(256) → inference with cnn-small (wasm), 1 and 2 workers
+ *                  (both decode to the expected shape 28x28x1, as the purify command does for its model's input)
  *   peak RSS       of the whole chain over 100k and over 1M samples (process.resourceUsage().maxRSS: main thread
  *                  and workers together)
  *
@@ -12,8 +13,8 @@
  *   node dist/bench/stream.js --max 200000  # a smaller corpus and runs, for a quick look
  *
  * Options: --max N (corpus size, default 1,000,000), --decode-samples N (default 100,000), --rounds N (decode-alone
- * runs per worker count, taking turns; default 3). PBE_BENCH_TRACE=1 prints
- * the whole chain's memory every 100k samples.
+ * runs per worker count, taking turns; default 5: the 2/1 ratio of single runs spreads by ±5% on a shared machine).
+ * PBE_BENCH_TRACE=1 prints the whole chain's memory every 100k samples.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,8 @@ import type { RawSample, Sample } from '../src/sources/types.js';
 import { decode } from '../src/stages/decode.js';
 
 const SHARD = 10_000;
+/** The images' shape, given to decode as the purify command gives its model's input shape. */
+const SHAPE = { height: 28, width: 28, channels: 1 };
 const trace = process.env.PBE_BENCH_TRACE === '1';
 const OUT = join(packageRoot, 'bench', 'out', 'stream');
 const args = process.argv.slice(2);
@@ -90,7 +93,7 @@ async function decodeAlone(samples: number, workers: number): Promise<Result> {
     raw.push(r);
     if (raw.length === samples) break;
   }
-  const stage = workers > 0 ? decodePool({ workers, batchSize: 128 }) : decode({});
+  const stage = workers > 0 ? decodePool({ workers, batchSize: 128, expected: SHAPE }) : decode({ expected: SHAPE });
   // warm up (not counted): the pool starts and every thread compiles its hot code on 2000 samples of its own
   const warmup = 2000 * Math.max(1, workers);
   for await (const _ of stage((async function* () { yield* raw.slice(0, warmup); })(), {})) void _;
@@ -133,7 +136,7 @@ function threadTimes(): Map<number, number> {
 async function chain(samples: number, workers: number): Promise<Result> {
   await initBackend('wasm', () => {});
   const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
-  const stage = decodePool({ workers, batchSize: 128 });
+  const stage = decodePool({ workers, batchSize: 128, expected: SHAPE });
   const started = performance.now();
   cpuAtStart = process.cpuUsage();
   let n = 0;
@@ -185,7 +188,7 @@ async function main(): Promise<void> {
   }
   const max = arg('--max', 1_000_000);
   const decodeSamples = Math.min(arg('--decode-samples', 100_000), max);
-  const rounds = arg('--rounds', 3);
+  const rounds = arg('--rounds', 5);
   const small = Math.min(100_000, max);
   const t0 = Date.now();
   console.log(`bench:stream — ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}, load ${loadavg()[0].toFixed(2)}`);

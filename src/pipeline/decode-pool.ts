@@ -8,7 +8,7 @@ import { badSampleError, failOnBadSample } from '../sources/bad-samples.js';
 import type { RawSample, Sample } from '../sources/types.js';
 import type { DecodeOptions } from '../stages/decode.js';
 import { decodeSummary } from '../stages/decode.js';
-import { outputBytes, packTask, unpackResults, type DecodeTask, type DecodeTaskResult } from '../stages/decode-batch.js';
+import { packTask, unpackResults, type DecodeTask, type DecodeTaskResult } from '../stages/decode-batch.js';
 import { stage, type Stage } from './pipe.js';
 
 /**
@@ -46,22 +46,19 @@ export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
     expected: opts.expected, imageSize: opts.imageSize, numClasses: opts.numClasses, requireLabels: opts.requireLabels, maxPixels: opts.maxPixels,
   };
   let pool: Piscina | undefined;
-  // the output a batch needs: exact with an expected shape, else the largest seen so far
-  const e = opts.expected;
-  let output = e ? outputBytes(batchSize, e.height * e.width * e.channels) : 1 << 16;
   return stage(`decode(${workers} worker${workers === 1 ? '' : 's'})${decodeSummary(opts)}`, async function* (source, ctx) {
     // one pool for every pass of this stage (each epoch re-reads): warm threads; idle ones exit, and never hold the process.
     // Two tasks per thread: its next batch is already there when it finishes one (order is kept by `pending`).
-    pool ??= new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: workers, idleTimeout: IDLE_MS, concurrentTasksPerWorker: 2 });
+    pool ??= new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: workers, idleTimeout: IDLE_MS, concurrentTasksPerWorker: 2, recordTiming: false });
     const threads = pool;
-    const pending: { samples: RawSample[]; output: SharedArrayBuffer; run: Promise<DecodeTaskResult> }[] = [];
+    const pending: { samples: RawSample[]; run: Promise<DecodeTaskResult> }[] = [];
     let batch: RawSample[] = [];
     const submit = () => {
-      const task = packTask(batch, output, taskOpts);
+      const task = packTask(batch, taskOpts);
       const transferList = [task.input.buffer as ArrayBuffer, task.layout.buffer as ArrayBuffer];
       const run = threads.run(task, { transferList, signal: ctx?.signal }) as Promise<DecodeTaskResult>;
       run.catch(() => undefined); // awaited in order below; this only keeps an abandoned one from being unhandled
-      pending.push({ samples: batch, output: task.output, run });
+      pending.push({ samples: batch, run });
       batch = [];
     };
     // a consumer that stops early leaves at most maxInFlight batches to finish in the background, unread
@@ -78,8 +75,7 @@ export function decodePool(opts: DecodeOptions): Stage<RawSample, Sample> {
         const oldest = pending.shift();
         if (!oldest) return;
         const result = await oldest.run;
-        if (result.grown) output = Math.max(output, result.grown.byteLength);
-        const decoded = unpackResults(result, oldest.output, oldest.samples);
+        const decoded = unpackResults(result, oldest.samples);
         for (let i = 0; i < decoded.length; i++) {
           const d = decoded[i];
           if (typeof d === 'string') await onBadSample(badSampleError(oldest.samples[i], d));

@@ -27,6 +27,8 @@ export interface DecodedImage {
 export interface DecodeImageOptions {
   /** Images with more pixels (height × width) are refused before decompression. Default 2^24 (4096×4096). */
   maxPixels?: number;
+  /** Write the pixels here if the image has exactly this many values (a slot of a batch's output); else a new array. */
+  into?: Float32Array;
 }
 
 export const DEFAULT_MAX_PIXELS = 1 << 24;
@@ -34,7 +36,7 @@ export const DEFAULT_MAX_PIXELS = 1 << 24;
 /** The file extensions (lower case, no dot) a sample's image may have, in order of preference. */
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp'];
 
-type Codec = (bytes: Uint8Array, where: SampleLocation, maxPixels: number) => DecodedImage | Promise<DecodedImage>;
+type Codec = (bytes: Uint8Array, where: SampleLocation, maxPixels: number, into?: Float32Array) => DecodedImage | Promise<DecodedImage>;
 
 const codecs: Record<string, { sync: boolean; decode: Codec }> = {
   png: { sync: true, decode: decodePng },
@@ -54,12 +56,12 @@ function codecFor(bytes: Uint8Array, ext: string, where: SampleLocation) {
 export function decodeImage(bytes: Uint8Array, ext: string, where: SampleLocation, opts: DecodeImageOptions = {}): DecodedImage {
   const codec = codecFor(bytes, ext, where);
   if (!codec.sync) throw usageError(`decodeImage(): .${ext} images decode asynchronously; use decodeImageAsync()`);
-  return codec.decode(bytes, where, opts.maxPixels ?? DEFAULT_MAX_PIXELS) as DecodedImage;
+  return codec.decode(bytes, where, opts.maxPixels ?? DEFAULT_MAX_PIXELS, opts.into) as DecodedImage;
 }
 
 /** Decodes any supported format; throws a {@link BadSampleError} for a bad image. */
 export async function decodeImageAsync(bytes: Uint8Array, ext: string, where: SampleLocation, opts: DecodeImageOptions = {}): Promise<DecodedImage> {
-  return codecFor(bytes, ext, where).decode(bytes, where, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
+  return codecFor(bytes, ext, where).decode(bytes, where, opts.maxPixels ?? DEFAULT_MAX_PIXELS, opts.into);
 }
 
 let sharpModule: Promise<(input: Uint8Array, options?: SharpOptions) => Sharp> | undefined;
@@ -70,7 +72,7 @@ function loadSharp() {
 }
 
 function decodeWithSharp(format: string): Codec {
-  return async (bytes, where, maxPixels) => {
+  return async (bytes, where, maxPixels, into) => {
     const sharp = await loadSharp();
     let out: { data: Buffer; info: { width: number; height: number; channels: number } };
     try {
@@ -83,7 +85,7 @@ function decodeWithSharp(format: string): Codec {
     }
     const { width, height, channels } = out.info;
     if (channels !== 1 && channels !== 3) throw badSampleError(where, `${format} image has ${channels} channels; 1 (gray) or 3 (RGB) are supported`);
-    const pixels = new Float32Array(out.data.length);
+    const pixels = pixelArray(out.data.length, into);
     const scale = 1 / 255;
     for (let i = 0; i < pixels.length; i++) pixels[i] = out.data[i] * scale;
     return { pixels, height, width, channels };
@@ -99,7 +101,12 @@ export function pngSize(bytes: Uint8Array): { width: number; height: number } | 
   return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
-function decodePng(bytes: Uint8Array, where: SampleLocation, maxPixels: number): DecodedImage {
+/** `into` when it holds exactly `length` values, else a new array. */
+export function pixelArray(length: number, into?: Float32Array): Float32Array {
+  return into?.length === length ? into : new Float32Array(length);
+}
+
+function decodePng(bytes: Uint8Array, where: SampleLocation, maxPixels: number, into?: Float32Array): DecodedImage {
   const size = pngSize(bytes);
   if (!size) throw badSampleError(where, `not a PNG image (${bytes.length} bytes, no PNG signature and header)`);
   if (size.width * size.height > maxPixels) {
@@ -114,7 +121,7 @@ function decodePng(bytes: Uint8Array, where: SampleLocation, maxPixels: number):
   const { width, height, data } = png;
   const n = width * height;
   const channels = png.color === false ? 1 : 3;
-  const pixels = new Float32Array(n * channels);
+  const pixels = pixelArray(n * channels, into);
   const scale = 1 / 255;
   if (channels === 1) {
     for (let i = 0; i < n; i++) pixels[i] = data[i * 4] * scale;

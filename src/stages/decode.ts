@@ -1,7 +1,7 @@
 import { decodePool } from '../pipeline/decode-pool.js';
 import { stage, type Stage } from '../pipeline/pipe.js';
 import { badSampleError, failOnBadSample, isBadSampleError, type BadSampleHandler } from '../sources/bad-samples.js';
-import { convertChannels, decodeImageAsync, IMAGE_EXTENSIONS, resizeImage, type DecodedImage } from '../sources/image.js';
+import { convertChannels, decodeImageAsync, IMAGE_EXTENSIONS, pixelArray, resizeImage, type DecodedImage } from '../sources/image.js';
 import type { ImageShape, RawArray, RawSample, Sample } from '../sources/types.js';
 
 /**
@@ -71,19 +71,22 @@ export function asBadSample(raw: { url: string; key: string }, err: unknown) {
   return isBadSampleError(err) ? err : badSampleError(raw, `cannot decode: ${(err as Error).message}`, err);
 }
 
-/** Decodes one sample or throws a {@link BadSampleError} naming its url and key. Pure: fit for a worker. */
-export async function decodeSample(raw: RawSample, opts: DecodeSampleOptions = {}): Promise<Sample> {
+/**
+ * Decodes one sample or throws a {@link BadSampleError} naming its url and key. Pure: fit for a worker. The pixels
+ * are written into `into` when the image needs no conversion and has exactly its size (a decode worker's slot).
+ */
+export async function decodeSample(raw: RawSample, opts: DecodeSampleOptions = {}, into?: Float32Array): Promise<Sample> {
   const where = { url: raw.url, key: raw.key };
   if (raw.error !== undefined) throw badSampleError(where, raw.error);
   let img: DecodedImage;
   if (raw.array) {
-    img = arrayImage(raw.array, where);
+    img = arrayImage(raw.array, where, into);
   } else {
     const ext = IMAGE_EXTENSIONS.find((e) => raw.files.has(e));
     if (ext === undefined) {
       throw badSampleError(where, `no image file (.${IMAGE_EXTENSIONS.join('/.')}); the sample has: ${[...raw.files.keys()].map((e) => '.' + e).join(', ') || 'no files'}`);
     }
-    img = await decodeImageAsync(raw.files.get(ext) as Uint8Array, ext, where, { maxPixels: opts.maxPixels });
+    img = await decodeImageAsync(raw.files.get(ext) as Uint8Array, ext, where, { maxPixels: opts.maxPixels, into });
   }
   const expected = opts.expected;
   if (expected) {
@@ -107,7 +110,7 @@ export async function decodeSample(raw: RawSample, opts: DecodeSampleOptions = {
   return sample;
 }
 
-function arrayImage(a: RawArray, where: { url: string; key: string }): DecodedImage {
+function arrayImage(a: RawArray, where: { url: string; key: string }, into?: Float32Array): DecodedImage {
   const shape = a.shape.length === 2 ? [...a.shape, 1] : a.shape;
   if (shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
     throw badSampleError(where, `record shape ${JSON.stringify(a.shape)} is not [height, width] or [height, width, channels]`);
@@ -120,7 +123,7 @@ function arrayImage(a: RawArray, where: { url: string; key: string }): DecodedIm
   }
   let pixels: Float32Array;
   if (a.dtype === 'uint8') {
-    pixels = new Float32Array(n);
+    pixels = pixelArray(n, into);
     const scale = 1 / 255;
     for (let i = 0; i < n; i++) pixels[i] = a.data[i] * scale;
   } else {

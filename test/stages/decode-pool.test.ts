@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Piscina } from 'piscina';
 import { decodePool, workerFile } from '../../src/pipeline/decode-pool.js';
-import { outputBytes, packTask, unpackResults, type DecodeTaskResult } from '../../src/stages/decode-batch.js';
+import { packTask, unpackResults, type DecodeTaskResult } from '../../src/stages/decode-batch.js';
 import type { BadSampleError } from '../../src/sources/bad-samples.js';
 import type { RawSample, Sample } from '../../src/sources/types.js';
 import { decode } from '../../src/stages/decode.js';
@@ -54,54 +54,66 @@ describe('decodePool', () => {
     expect(pooled.errors[0].message).toMatch(/^shards\/a.tar \(sample k5\): not a PNG image/);
   });
 
-  it('moves a batch to the worker in one transferred buffer and gets its pixels back in one output, not copied', async () => {
+  it('moves a batch to the worker in one transferred buffer and gets its pixels back in one shared output of its size, not copied', async () => {
     const samples = rawSamples(10);
     samples[4] = { key: 'arr', url: 'r.msgpack', files: new Map(), array: { shape: [8, 8, 1], dtype: 'float32', data: new Uint8Array(Float32Array.from({ length: 64 }, (_, i) => i / 64).buffer) } };
     samples[6] = { ...samples[6], error: 'duplicate key k6' };
-    const task = packTask(samples, outputBytes(10, 64), { requireLabels: false });
+    const task = packTask(samples, { requireLabels: false });
     expect(task.input.byteLength).toBeGreaterThan(0);
     const pool = new Piscina({ filename: workerFile(), maxThreads: 1 });
     try {
       const result = (await pool.run(task, { transferList: [task.input.buffer as ArrayBuffer] })) as DecodeTaskResult;
       expect(task.input.byteLength).toBe(0); // detached here: it moved
-      expect(result.pixelCount).toBe(9 * 64);
-      expect(result.grown).toBeUndefined(); // the output was large enough
-      const decoded = unpackResults(result, task.output, samples);
+      expect(result.output).toBeInstanceOf(SharedArrayBuffer);
+      expect(result.output.byteLength).toBe(4 * (10 * 6 + 9 * 64)); // a shape row per sample, the good ones' pixels
+      const decoded = unpackResults(result, samples);
       expect(decoded[6]).toBe('duplicate key k6');
       const [s3, s4] = decoded.slice(3, 5) as Sample[];
       expect([s3.key, s3.url, s3.height, s3.width, s3.channels, s3.label]).toEqual(['k3', 'shards/a.tar', 8, 8, 1, 3]);
       expect(Array.from(s3.pixels)).toEqual(Array.from(testImage(8, 8, 1, 3)));
       expect(Array.from(s4.pixels)).toEqual(Array.from(Float32Array.from({ length: 64 }, (_, i) => i / 64)));
       expect(s4.label).toBeUndefined();
-      // views on the task's output, which the worker filled in place
-      expect(s3.pixels.buffer).toBe(task.output);
-      expect(s4.pixels.buffer).toBe(task.output);
+      // views on the one output the worker filled
+      expect(s3.pixels.buffer).toBe(result.output);
+      expect(s4.pixels.buffer).toBe(result.output);
     } finally {
       await pool.destroy();
     }
   });
 
-  it('returns a batch that does not fit in a larger output, and the stage then sizes its outputs to fit', async () => {
-    const big = (i: number) => raw(`b${i}`, { png: png(64, 64, 3, i), cls: '1' });
-    const samples = [big(0), big(1), raw('bad', { png: 'not a png' })];
-    const task = packTask(samples, 1024, {});
-    const pool = new Piscina({ filename: workerFile(), maxThreads: 1 });
-    try {
-      const result = (await pool.run(task, { transferList: [task.input.buffer as ArrayBuffer] })) as DecodeTaskResult;
-      expect(result.grown?.byteLength).toBe(outputBytes(3, 0) + 2 * 64 * 64 * 3 * 4);
-      const decoded = unpackResults(result, task.output, samples);
-      expect(Array.from((decoded[1] as Sample).pixels)).toEqual(Array.from(testImage(64, 64, 3, 1)));
-      expect(decoded[2]).toMatch(/^not a PNG image/);
-    } finally {
-      await pool.destroy();
+  it('sizes each output to its batch, whatever the images\' sizes', async () => {
+    const image = (i: number) => raw(`b${i}`, i % 3 === 2 ? { png: 'not a png' } : { png: png(8 + 8 * (i % 4), 8 + 4 * (i % 5), 3, i), cls: '1' });
+    const pooled = await run(Array.from({ length: 12 }, (_, i) => image(i)), { workers: 1, batchSize: 4 });
+    const good = Array.from({ length: 12 }, (_, i) => i).filter((i) => i % 3 !== 2);
+    expect(pooled.out.map((s) => s.key)).toEqual(good.map((i) => `b${i}`));
+    pooled.out.forEach((s, k) => {
+      const i = good[k];
+      expect([s.height, s.width]).toEqual([8 + 8 * (i % 4), 8 + 4 * (i % 5)]);
+      expect(Array.from(s.pixels)).toEqual(Array.from(testImage(s.height, s.width, 3, i)));
+    });
+    expect(pooled.errors.map((e) => e.where.key)).toEqual(['b2', 'b5', 'b8', 'b11']);
+    // one buffer per batch, exactly the batch's shape rows and pixels
+    const batches = [0, 1, 2].map((b) => pooled.out.filter((s) => Number(s.key.slice(1)) >= 4 * b && Number(s.key.slice(1)) < 4 * b + 4));
+    for (const batch of batches) {
+      expect(new Set(batch.map((s) => s.pixels.buffer)).size).toBe(1);
+      expect(batch[0].pixels.buffer.byteLength).toBe(4 * (4 * 6 + batch.reduce((n, s) => n + s.pixels.length, 0)));
     }
-    // without an expected shape the stage learns the size: every batch decodes right, each in a buffer of its own
-    const pooled = await run(Array.from({ length: 12 }, (_, i) => big(i)), { workers: 1, batchSize: 4 });
-    expect(pooled.out.map((s) => s.key)).toEqual(Array.from({ length: 12 }, (_, i) => `b${i}`));
-    pooled.out.forEach((s, i) => expect(Array.from(s.pixels)).toEqual(Array.from(testImage(64, 64, 3, i))));
-    expect(pooled.out[1].pixels.buffer).toBe(pooled.out[0].pixels.buffer);
-    expect(pooled.out[4].pixels.buffer).not.toBe(pooled.out[0].pixels.buffer);
-    expect(pooled.out[8].pixels.buffer).not.toBe(pooled.out[4].pixels.buffer);
+    expect(batches[1][0].pixels.buffer).not.toBe(batches[0][0].pixels.buffer);
+  });
+
+  it('with an expected shape, decodes into slots of that size: in place where the image fits, copied after conversion', async () => {
+    // gray 8x8 fits a 8x8x1 slot as decoded; RGB needs conversion, 16x4 gray has the slot's size but not its shape
+    const files = (i: number) => (i % 3 === 0 ? { png: png(8, 8, 1, i), cls: '1' } : i % 3 === 1 ? { png: png(8, 8, 3, i), cls: '2' } : { png: png(16, 4, 1, i), cls: '3' });
+    const samples = () => Array.from({ length: 24 }, (_, i) => raw(`s${i}`, files(i)));
+    const opts = { expected: { height: 8, width: 8, channels: 1 }, imageSize: 'resize' as const };
+    const inline = await run(samples(), opts);
+    const pooled = await run(samples(), { ...opts, workers: 1, batchSize: 8 });
+    expect(pooled.errors).toEqual([]);
+    expect(pooled.out.map((s) => [s.key, s.height, s.width, s.channels, s.label])).toEqual(inline.out.map((s) => [s.key, 8, 8, 1, s.label]));
+    pooled.out.forEach((s, i) => expect(Array.from(s.pixels)).toEqual(Array.from(inline.out[i].pixels)));
+    // sample i of a batch sits in slot i, after the batch's 8 shape rows of 6 int32
+    pooled.out.forEach((s, i) => expect(s.pixels.byteOffset).toBe(4 * (8 * 6 + (i % 8) * 64)));
+    expect(pooled.out[0].pixels.buffer.byteLength).toBe(4 * 8 * (6 + 64));
   });
 
   it('decodes JPEG and WebP (sharp) in the workers and resizes per policy', async () => {
