@@ -1,4 +1,5 @@
 import { isBadSampleError } from '../sources/bad-samples.js';
+import type { RawSample } from '../sources/types.js';
 import { BatchOutput, unpackTask, type DecodeTask, type DecodeTaskResult } from './decode-batch.js';
 import { decodeSample } from './decode.js';
 
@@ -7,19 +8,30 @@ import { decodeSample } from './decode.js';
  * in, its pixels written into a shared output of the batch's size (decode-batch.ts), straight into each sample's
  * slot when the expected shape is known. A bad sample comes back as its reason, in its place, so the calling
  * thread reports it in order with the sample's url and key.
+ *
+ * At most {@link DECODING} samples decode at once (JPEG and WebP decode off the thread, in sharp), and each raw
+ * sample is let go once decoded: what a batch keeps alive stays small, so the worker's young-generation GCs
+ * have little to copy whatever the batch size.
  */
+
+const DECODING = 4;
+
 export default async function decodeTask(task: DecodeTask): Promise<DecodeTaskResult> {
-  const raws = unpackTask(task);
+  const raws: (RawSample | undefined)[] = unpackTask(task);
   const e = task.opts.expected;
   const out = new BatchOutput(raws.length, e && e.height * e.width * e.channels);
-  await Promise.all(
-    raws.map(async (raw, i) => {
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < raws.length; i = next++) {
+      const raw = raws[i] as RawSample;
+      raws[i] = undefined;
       try {
         out.set(i, await decodeSample(raw, task.opts, out.slot(i)));
       } catch (err) {
         out.set(i, isBadSampleError(err) ? err.reason : `cannot decode: ${(err as Error).message}`);
       }
-    }),
-  );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(DECODING, raws.length) }, lane));
   return out.finish();
 }

@@ -141,6 +141,27 @@ describe('decodePool', () => {
     expect(resized.out[1].pixels[0]).toBeCloseTo(corner, 5);
   });
 
+  it('decodes a batch that mixes slow (sharp) and fast (PNG) images a few at a time, keeping its order', async () => {
+    const rgb = (i: number) => Buffer.from(Array.from({ length: 8 * 8 * 3 }, (_, k) => (k * 7 + i * 13) % 256));
+    const files = await Promise.all(
+      Array.from({ length: 23 }, async (_, i) => {
+        const image = sharp(rgb(i), { raw: { width: 8, height: 8, channels: 3 } });
+        if (i % 5 === 4) return { jpg: Buffer.from([0xff, 0xd8, 0xff, 0, i]), cls: '1' };
+        if (i % 3 === 0) return { jpg: await image.jpeg({ quality: 90 }).toBuffer(), cls: String(i % 10) };
+        if (i % 3 === 1) return { webp: await image.webp({ lossless: true }).toBuffer(), cls: String(i % 10) };
+        return { png: png(8, 8, 3, i), cls: String(i % 10) };
+      }),
+    );
+    const samples = () => files.map((f, i) => raw(`m${i}`, f));
+    const opts = { expected: { height: 8, width: 8, channels: 3 } };
+    const inline = await run(samples(), opts);
+    const pooled = await run(samples(), { ...opts, workers: 1, batchSize: 23 });
+    expect(pooled.out.map((s) => [s.key, s.label])).toEqual(inline.out.map((s) => [s.key, s.label]));
+    expect(pooled.out.length).toBe(23 - 4);
+    pooled.out.forEach((s, i) => expect(Array.from(s.pixels)).toEqual(Array.from(inline.out[i].pixels)));
+    expect(pooled.errors.map((e) => e.where.key)).toEqual(['m4', 'm9', 'm14', 'm19']);
+  });
+
   it('reads ahead a bounded amount: a slow consumer slows the reading (backpressure)', async () => {
     let pulled = 0;
     const source = (async function* () {
