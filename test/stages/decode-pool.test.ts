@@ -144,7 +144,7 @@ describe('decodePool', () => {
   it('decodes a batch that mixes slow (sharp) and fast (PNG) images a few at a time, keeping its order', async () => {
     const rgb = (i: number) => Buffer.from(Array.from({ length: 8 * 8 * 3 }, (_, k) => (k * 7 + i * 13) % 256));
     const files = await Promise.all(
-      Array.from({ length: 23 }, async (_, i) => {
+      Array.from({ length: 23 }, async (_, i): Promise<Record<string, Uint8Array | string>> => {
         const image = sharp(rgb(i), { raw: { width: 8, height: 8, channels: 3 } });
         if (i % 5 === 4) return { jpg: Buffer.from([0xff, 0xd8, 0xff, 0, i]), cls: '1' };
         if (i % 3 === 0) return { jpg: await image.jpeg({ quality: 90 }).toBuffer(), cls: String(i % 10) };
