@@ -142,25 +142,12 @@ export class BatchOutput {
   }
 
   finish(): DecodeTaskResult {
-    const { results, count } = this;
-    let output = this.output;
-    const offsets = new Array<number>(count);
-    let end = count * SHAPE;
-    for (let i = 0; i < count; i++) {
-      const r = results[i];
-      if (typeof r === 'string') continue;
-      if (this.pixelsPerSample === undefined) {
-        offsets[i] = end;
-        end += r.pixels.length;
-      } else {
-        if (r.pixels.length !== this.pixelsPerSample) throw new Error(`decoded ${r.pixels.length} pixel values, the batch's slots hold ${this.pixelsPerSample}`);
-        offsets[i] = count * SHAPE + i * this.pixelsPerSample;
-      }
-    }
-    output ??= new SharedArrayBuffer(4 * end);
+    const { results, count, pixelsPerSample } = this;
+    const output = this.output ?? new SharedArrayBuffer(4 * results.reduce((n, r) => n + (typeof r === 'string' ? 0 : r.pixels.length), count * SHAPE));
     const shapes = new Int32Array(output, 0, count * SHAPE);
     const values = new Float32Array(output);
     const notes: string[] = [];
+    let end = count * SHAPE; // back to back, when there are no slots
     for (let i = 0, row = 0; i < count; i++, row += SHAPE) {
       const r = results[i];
       if (typeof r === 'string') {
@@ -168,7 +155,13 @@ export class BatchOutput {
         shapes[row + 4] = notes.push(r) - 1;
         continue;
       }
-      const at = offsets[i];
+      let at = end;
+      if (pixelsPerSample === undefined) {
+        end += r.pixels.length;
+      } else {
+        if (r.pixels.length !== pixelsPerSample) throw new Error(`decoded ${r.pixels.length} pixel values, the batch's slots hold ${pixelsPerSample}`);
+        at = count * SHAPE + i * pixelsPerSample;
+      }
       if (r.pixels.buffer !== output || r.pixels.byteOffset !== 4 * at) values.set(r.pixels, at);
       shapes[row] = r.height;
       shapes[row + 1] = r.width;

@@ -1,7 +1,6 @@
-import { isBadSampleError } from '../sources/bad-samples.js';
 import type { RawSample } from '../sources/types.js';
 import { BatchOutput, unpackTask, type DecodeTask, type DecodeTaskResult } from './decode-batch.js';
-import { decodeSample } from './decode.js';
+import { asBadSample, decodeSample } from './decode.js';
 
 /**
  * The decode pool's worker (run by piscina from its compiled `dist/src/stages/decode-worker.js`): a batch's files
@@ -28,7 +27,7 @@ export default async function decodeTask(task: DecodeTask): Promise<DecodeTaskRe
       try {
         out.set(i, await decodeSample(raw, task.opts, out.slot(i)));
       } catch (err) {
-        out.set(i, isBadSampleError(err) ? err.reason : `cannot decode: ${(err as Error).message}`);
+        out.set(i, asBadSample(raw, err).reason);
       }
     }
   };
