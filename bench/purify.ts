@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { initBackend } from '../src/backend/select.js';
 import { loadPurifyConfig } from '../src/config/load.js';
 import { dataDir, packageRoot } from '../src/config/paths.js';
-import { purifyPbe, type ComputeOptions } from '../src/defenses/pbe.js';
+import { purifyPbe } from '../src/defenses/pbe.js';
+import type { ComputeOptions } from '../src/pipeline/compute.js';
 import { saveModel } from '../src/models/io.js';
 import { buildModel } from '../src/models/zoo.js';
 import { saveCheckpoint } from '../src/pipeline/checkpoint.js';
@@ -78,9 +79,9 @@ for (let i = 0; i < 60_000; i++) store.add(`train-${String(i).padStart(6, '0')}`
 const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
 const optimizer = sgdMomentum(0.01, 0.9);
 optimizer.minimize(() => (model.predict(tf.zeros([1, 28, 28, 1])) as tf.Tensor).sum() as tf.Scalar, false, model.trainableWeights.map((w) => w.read() as tf.Variable));
-const state = { trusted: store.keys.slice(0, 42_000), rows: [] };
+const state = { rows: [], algorithm: { store: store.snapshot(), trusted: store.keys.slice(0, 42_000) } };
 const writes: number[] = [];
-for (let i = 0; i < 5; i++) writes.push(await saveCheckpoint(dir, state, store.snapshot(), model, optimizer));
+for (let i = 0; i < 5; i++) writes.push(await saveCheckpoint(dir, { ...state, algorithm: { ...state.algorithm, store: store.snapshot() } }, model, optimizer));
 console.log(`   median ${median(writes).toFixed(3)} s (max ${Math.max(...writes).toFixed(3)} s)`);
 
 console.log('3. resume to first step: `pbe purify --resume` on the subset, from process start to the first train step');

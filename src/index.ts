@@ -2,7 +2,9 @@
 export { initBackend, type BackendInfo, type BackendRequest } from './backend/select.js';
 export { loadPurifyConfig } from './config/load.js';
 export type { PurifyConfig } from './config/schema.js';
-export { purifyPbe as purify, type Corpus, type EpochRow, type PurifyOptions, type PurifyResult } from './defenses/pbe.js';
+export { purifyPbe as purify, type PurifyOptions, type PurifyResult } from './defenses/pbe.js';
+export type { Corpus } from './pipeline/corpus.js';
+export { fit, epochChain, type EpochRow, type FitOptions as EngineOptions, type FitPlan, type Trainer } from './pipeline/engine.js';
 export { shardCorpus } from './pipeline/corpus.js';
 export { fitModel } from './pipeline/fit.js';
 export { loadModel, saveModel } from './models/io.js';

@@ -1,14 +1,14 @@
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import type { BackendInfo } from '../backend/select.js';
+import type { ComputeOptions } from '../pipeline/compute.js';
 import { join } from 'node:path';
 import { attackNames, triggerFor } from '../attacks/registry.js';
 import { loadPurifyConfig } from '../config/load.js';
-import { attackAndTrainStages, purifyPbe, type PbeState, type PurifyResult } from '../defenses/pbe.js';
+import { describePbe, purifyPbe, type PbeCheckpoint, type PurifyResult } from '../defenses/pbe.js';
 import { evaluate, loadEvalSet, type EvalResult } from '../eval/evaluate.js';
 import { loadModel, modelInputShape, saveModel } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
-import { formatEps } from '../stages/pgd.js';
 import { checkpointFile, loadCheckpoint } from '../pipeline/checkpoint.js';
 import { existsSync } from 'node:fs';
 import { StopSignal, StoppedError } from '../pipeline/stop-signal.js';
@@ -94,23 +94,16 @@ async function prepare(options: PurifyCliOptions) {
 
 /** The pipeline purify would run and its merged config (`--dry-run`). */
 export async function purifyPlan(options: PurifyCliOptions): Promise<string> {
-  const { config, corpus, workers } = await prepare(options);
-  const eps = config.pgd.eps === 'auto' ? 'auto (probe)' : formatEps(config.pgd.eps);
-  const stages = [
-    corpus.samples(new Set(), 'S_t').summary,
-    `labels(${config.labels})`,
-    `batch(${config.batchSize})`,
-    `mix(${config.controller.mode})`,
-    ...attackAndTrainStages(`eps=${eps}, steps=${config.pgd.steps}`, workers, options.weightsRefresh ?? 'steps', config.optimizer.lr),
-  ];
-  return `${stages.join(' -> ')}\n${JSON.stringify(config, null, 2)}\n`;
+  const { config, corpus, workers, model, backend } = await prepare(options);
+  const chain = describePbe(model, corpus, config, computeOptions(workers, backend, options.weightsRefresh));
+  return `${chain}\n${JSON.stringify(config, null, 2)}\n`;
 }
 
 export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCommandResult> {
   const started = Date.now();
   const { o, log, backend, badSamples, progress, data, config, model, expected, corpus, workers } = await prepare(options);
   const out = o.out;
-  const resume = options.resume && existsSync(checkpointFile(out)) ? await loadCheckpoint<PbeState>(out) : undefined;
+  const resume = options.resume && existsSync(checkpointFile(out)) ? await loadCheckpoint<PbeCheckpoint['state']>(out) : undefined;
   if (options.resume && !resume) log(`--resume ${out}: no checkpoint was written yet; starting the run from the beginning`);
 
   let evaluateModel: ((m: typeof model) => EvalResult) | undefined;
@@ -145,7 +138,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
       checkpoint: { dir: out, everyMinutes: o.checkpointEvery, resume },
       stop,
       progress,
-      compute: { workers, backend: backend.name === 'tensorflow-gpu' ? 'tensorflow' : backend.name, weightsRefresh: o.weightsRefresh ?? 'steps' },
+      compute: computeOptions(workers, backend, o.weightsRefresh),
     });
   } catch (err) {
     if (err instanceof StoppedError) await writeRunJson(out, { ...runInfo, status: 'stopped', stoppedAt: new Date().toISOString() });
@@ -174,6 +167,10 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
   });
   log(`purified model written to ${join(out, runFiles.model)}`, { acc: after?.acc, asr: after?.asr, skipped: badSamples.count });
   return { result, before, after };
+}
+
+function computeOptions(workers: number, backend: BackendInfo, weightsRefresh: 'steps' | 'epoch' = 'steps'): ComputeOptions {
+  return { workers, backend: backend.name === 'tensorflow-gpu' ? 'tensorflow' : backend.name, weightsRefresh };
 }
 
 /**

@@ -1,27 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PurifyConfig } from '../config/schema.js';
-import { inputError } from '../errors.js';
 import { AdaptiveController, ScheduleController } from '../pipeline/controller.js';
-import { pipe, type Described, type Stage } from '../pipeline/pipe.js';
+import { Compute, forEachInferenceBatch, mainThread, type ComputeOptions } from '../pipeline/compute.js';
+import type { Corpus } from '../pipeline/corpus.js';
+import { epochChain, fit, type EpochRow, type FitCheckpointState, type FitPlan } from '../pipeline/engine.js';
 import { hashUniform } from '../pipeline/random.js';
-import { ScoreStore } from '../pipeline/score-store.js';
-import type { Sample } from '../sources/types.js';
-import { batch, pack } from '../stages/batch.js';
-import type { AttackStats, Batch } from '../stages/batch-types.js';
-import { assignLabels } from '../stages/label.js';
-import { mix } from '../stages/mix.js';
-import { attackStats, inProcessAttacker, pgd, formatEps, type Attacker, type PgdOptions } from '../stages/pgd.js';
-import { cosine, predictLogits, topIndices } from '../stages/score.js';
-import { ownPixels, shuffle } from '../stages/shuffle.js';
-import { prefetch } from '../stages/prefetch.js';
-import { skip } from '../stages/skip.js';
-import { applyFlatGradients, sgdMomentum, trainStep } from '../stages/train.js';
-import { checkpointFile, restoreTraining, saveCheckpoint, type Checkpoint } from '../pipeline/checkpoint.js';
+import { ScoreStore, type ScoreStoreSnapshot } from '../pipeline/score-store.js';
+import { adversarialTrainer } from '../pipeline/trainers.js';
+import type { Checkpoint } from '../pipeline/checkpoint.js';
 import { failpoint } from '../pipeline/failpoints.js';
-import { StoppedError, type StopSignal } from '../pipeline/stop-signal.js';
+import type { StopSignal } from '../pipeline/stop-signal.js';
 import type { ProgressSink } from '../report/progress.js';
-import type { BackendRequest } from '../backend/select.js';
-import { ComputePool, weightsSnapshot, type WeightsSnapshot } from '../pipeline/compute-pool.js';
+import type { Sample } from '../sources/types.js';
+import { pack } from '../stages/batch.js';
+import { formatEps, type PgdOptions } from '../stages/pgd.js';
+import { cosine, topIndices } from '../stages/score.js';
+import { sgdMomentum } from '../stages/train.js';
 import { chooseEps, probeEps, type ProbePoint } from './probe.js';
 
 /**
@@ -31,31 +25,8 @@ import { chooseEps, probeEps, type ProbePoint } from './probe.js';
  * trusted set with a share of batches replaced by PGD examples against the current model; at the end of each
  * round s = cos(r, f_t(x)) over all data and the next trusted set is the top keepRatio by s.
  *
- * The model is fine-tuned in place.
+ * The model is fine-tuned in place, on the fine-tuning engine (pipeline/engine.ts).
  */
-
-/** The corpus a defense reads: restartable, optionally keeping only some keys (selected before decoding). */
-export interface Corpus {
-  samples(keys?: ReadonlySet<string>, keysName?: string): Described<Sample>;
-}
-
-export interface EpochRow {
-  round: number;
-  epoch: number;
-  adversarialShare: number;
-  adversarialBatches: number;
-  trusted: number;
-  samples: number;
-  loss: number;
-  /** Share of adversarial samples whose prediction PGD moved away from the label; empty when none. */
-  flipRate: number | null;
-  /** Adversarial target concentration q and its class (over flipped predictions); empty when none flipped. */
-  concentration: number | null;
-  concentrationClass: number | null;
-  seconds: number;
-  acc?: number;
-  asr?: number;
-}
 
 export interface PurifyOptions {
   config: PurifyConfig;
@@ -65,18 +36,11 @@ export interface PurifyOptions {
   onEpoch?: (row: EpochRow, rows: EpochRow[]) => Promise<void> | void;
   shuffleBuffer?: number;
   /** Checkpoints in `dir` at every epoch end, every `everyMinutes` and on a stop request; `resume` continues one. */
-  checkpoint?: { dir: string; everyMinutes?: number; resume?: Checkpoint<PbeState> };
+  checkpoint?: { dir: string; everyMinutes?: number; resume?: PbeCheckpoint };
   stop?: StopSignal;
   progress?: ProgressSink;
   /** PGD and scoring on a worker pool (workers > 0) or on this thread (0). */
   compute?: ComputeOptions;
-}
-
-export interface ComputeOptions {
-  workers: number;
-  backend: BackendRequest;
-  /** 'steps': replicas get the weights after every train step (exact); 'epoch': once per epoch, with look-ahead. */
-  weightsRefresh: 'steps' | 'epoch';
 }
 
 export interface PurifyResult {
@@ -91,61 +55,40 @@ export interface PurifyResult {
   pipeline: string;
 }
 
-/** Where a run stands; with the store, the weights and the optimizer slots it is a checkpoint. */
+/** PBE's state in a checkpoint, beside the engine's. */
 export interface PbeState {
-  round: number;
-  epoch: number;
-  /** Batches of the current epoch already trained on, and their running sums. */
-  batchesDone: number;
-  partial: EpochStats | null;
-  partialSeconds: number;
-  /** With weights refreshed per epoch: the weights the current epoch's attacks use. */
-  epochWeights?: WeightsSnapshot;
+  store: ScoreStoreSnapshot;
   trusted: string[];
   eps: number;
   lr: number;
   epsReason: string;
   probe: ProbePoint[];
-  rows: EpochRow[];
 }
 
+export type PbeCheckpoint = Checkpoint<FitCheckpointState<PbeState>>;
+
 export async function purifyPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions): Promise<PurifyResult> {
-  const progress = opts.progress ?? (() => {});
-  const numClasses = model.outputs[0].shape[1] as number;
-  const resume = opts.checkpoint?.resume;
-  const compute = opts.compute ?? { workers: 0, backend: 'auto', weightsRefresh: 'steps' };
-  const pool = compute.workers > 0 ? new ComputePool({ workers: compute.workers, backend: compute.backend, model }) : undefined;
-  const logitsOf = async (x: Float32Array, shape: [number, number, number, number]) => (pool ? pool.logits(x, shape) : predictLogits(model, x, shape));
+  const compute = new Compute(model, opts.compute ?? mainThread);
   try {
-    return await runPbe(model, corpus, opts, { pool, logitsOf, compute, numClasses, resume, progress });
+    return await runPbe(model, corpus, opts, compute);
   } finally {
-    await pool?.destroy();
-    progress({ kind: 'end' });
+    await compute.destroy();
+    opts.progress?.({ kind: 'end' });
   }
 }
 
-interface RunContext {
-  pool: ComputePool | undefined;
-  logitsOf: LogitsOf;
-  compute: ComputeOptions;
-  numClasses: number;
-  resume: Checkpoint<PbeState> | undefined;
-  progress: ProgressSink;
-}
-
-type LogitsOf = (x: Float32Array, shape: [number, number, number, number]) => Promise<Float32Array> | Float32Array;
-
-async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions, ctx: RunContext): Promise<PurifyResult> {
+async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions, compute: Compute): Promise<PurifyResult> {
   const { config, log } = opts;
-  const { pool, logitsOf, compute, numClasses, resume, progress } = ctx;
+  const progress = opts.progress ?? (() => {});
+  const resume = opts.checkpoint?.resume;
   let store: ScoreStore;
   let state: PbeState;
   if (resume) {
-    store = ScoreStore.fromSnapshot(resume.store);
-    state = resume.state;
-    log(`resuming at round ${state.round} epoch ${state.epoch} batch ${state.batchesDone} (checkpoint of ${resume.savedAt})`);
+    state = resume.state.algorithm;
+    store = ScoreStore.fromSnapshot(state.store);
   } else {
-    const reference = await referencePass(logitsOf, corpus, config, numClasses, log, progress);
+    const numClasses = model.outputs[0].shape[1] as number;
+    const reference = await referencePass(compute, corpus, config, numClasses, log, progress);
     store = reference.store;
     if (store.size === 0) throw new Error('purify: the data has no samples');
     const { eps, epsReason, probe } = pickEps(model, reference.probe, store, config, log);
@@ -160,207 +103,92 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     const lr = config.optimizer.lr === 'auto' ? config.probe.lr : config.optimizer.lr;
     if (config.optimizer.lr === 'auto') log(`learning rate ${lr} (optimizer.lr is "auto": the probe's learning rate)`);
     const trusted = [...initialTrustedSet(store, config.initialFraction, config.seed)];
-    state = { round: 0, epoch: 0, batchesDone: 0, partial: null, partialSeconds: 0, trusted, eps, lr, epsReason, probe, rows: [] };
+    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe };
   }
-  const pgdOptions = { eps: state.eps, alpha: state.eps * config.pgd.alphaRatio, steps: config.pgd.steps, randomStart: config.pgd.randomStart };
-  const optimizer = sgdMomentum(state.lr, config.optimizer.momentum);
-  if (resume) await restoreTraining(resume, model, optimizer);
-  const { attackStage, step, summary: stepSummary } = trainer(model, optimizer, ctx, pgdOptions, state.lr, config.optimizer.weightDecay);
   const initialConcentration = state.probe.find((p) => p.eps === state.eps)?.concentration ?? 1;
   const controller = config.controller.mode === 'adaptive' ? new AdaptiveController(config, initialConcentration) : new ScheduleController(config);
   if (config.controller.mode === 'adaptive') log(`adaptive controller: adversarial share follows q from ${initialConcentration.toFixed(2)} (infected) down to ${config.controller.cleanConcentration} (clean)`);
 
-  let lastCheckpoint = performance.now();
-  const save = async () => {
-    if (!opts.checkpoint) return;
-    const seconds = await saveCheckpoint(opts.checkpoint.dir, state, store.snapshot(), model, optimizer);
-    lastCheckpoint = performance.now();
-    log('checkpoint written', { round: state.round, epoch: state.epoch, batch: state.batchesDone, seconds });
-  };
-  const checkpointDue = () =>
-    opts.checkpoint?.everyMinutes !== undefined && performance.now() - lastCheckpoint > opts.checkpoint.everyMinutes * 60_000;
-
-  let pipeline = '';
+  const optimizer = sgdMomentum(state.lr, config.optimizer.momentum);
   try {
-    while (state.round < controller.rounds) {
-      const { round, epoch } = state;
-      if (epoch === controller.epochs(round)) {
-        pool?.refreshWeights(model);
-        await similarityPass(logitsOf, corpus, store, config.batchSize, log, round, progress);
-        const keep = controller.keepRatio(round);
-        state.trusted = topIndices(store.similarities(), keep).map((i) => store.keys[i]);
-        if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity (${state.trusted.length} samples)`);
-        state.round++;
-        state.epoch = 0;
-        await save();
-        continue;
-      }
-      const started = performance.now() - state.partialSeconds * 1000;
-      if (pool && compute.weightsRefresh === 'epoch') {
-        // the epoch's attacks all use the weights it started with, also after a resume in the middle of it
-        state.epochWeights ??= weightsSnapshot(model);
-        pool.useWeights(state.epochWeights);
-      }
-      const plan = controller.plan(round, epoch, state.rows);
-      const epochSeed = config.seed * 7919 + round * 101 + epoch;
-      const trusted = new Set(state.trusted);
-      const batches = pipe(
-        corpus.samples(trusted, `S_${round}`),
-        assignLabels({
-          source: config.labels,
-          pseudoLabel: (key) => store.pseudoLabel(key),
-          onMissing: (s, reason) => {
-            throw inputError(s, `${reason}; --labels ${config.labels} needs it`);
+    const { rows, pipeline } = await fit(model, {
+      ...pbeFitOptions(model, corpus, config, compute, optimizer, state, controller, store, opts.shuffleBuffer),
+      log,
+      evaluate: opts.evaluate,
+      callbacks: [
+        { onEpochEnd: (row, p) => opts.onEpoch?.(row, p.rows) },
+        {
+          onRoundEnd: async ({ round }) => {
+            if (compute.workers > 0) compute.pool().refreshWeights(model);
+            await similarityPass(compute, corpus, store, config.batchSize, log, round, progress);
+            const keep = controller.keepRatio(round);
+            state.trusted = topIndices(store.similarities(), keep).map((i) => store.keys[i]);
+            state.store = store.snapshot();
+            if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity (${state.trusted.length} samples)`);
           },
-        }),
-        shuffle({ bufferSize: opts.shuffleBuffer ?? 10_000, seed: epochSeed, hold: ownPixels }),
-        batch({ size: config.batchSize }),
-        mix(plan, epochSeed),
-        skip<Batch>(state.batchesDone),
-        prefetch<Batch>(2),
-      );
-      const chain = attackStage ? pipe(batches, attackStage()) : batches;
-      if (epoch === 0 || pipeline === '') log(`round ${round}: ${chain.summary} -> ${stepSummary}`);
-      pipeline = `${chain.summary} -> ${stepSummary}`;
-      const stats = state.partial ?? emptyStats(numClasses);
-      progress({ kind: 'epoch', round, rounds: controller.rounds, epoch, epochs: controller.epochs(round), samples: trusted.size });
-      for await (const b of chain.output) {
-        addBatch(stats, b, await step(b));
-        progress({ kind: 'step', done: stats.samples });
-        failpoint('train-step');
-        state.batchesDone++;
-        if (opts.stop?.stopRequested || checkpointDue()) {
-          state.partial = stats;
-          state.partialSeconds = (performance.now() - started) / 1000;
-          await save();
-          if (opts.stop?.stopRequested) throw new StoppedError(opts.stop.stopRequested, checkpointFile(opts.checkpoint?.dir ?? '.'));
-        }
-      }
-      const row: EpochRow = {
-        round,
-        epoch,
-        adversarialShare: plan.adversarialShare,
-        adversarialBatches: stats.adversarialBatches,
-        trusted: trusted.size,
-        samples: stats.samples,
-        loss: stats.samples ? stats.lossSum / stats.samples : 0,
-        flipRate: stats.adversarialSamples ? stats.flipped / stats.adversarialSamples : null,
-        concentration: stats.flipped ? Math.max(...stats.flippedTo) / stats.flipped : null,
-        concentrationClass: stats.flipped ? stats.flippedTo.indexOf(Math.max(...stats.flippedTo)) : null,
-        seconds: (performance.now() - started) / 1000,
-        ...opts.evaluate?.(model),
-      };
-      state.rows.push(row);
-      state.epoch++;
-      state.batchesDone = 0;
-      state.epochWeights = undefined;
-      state.partial = null;
-      state.partialSeconds = 0;
-      log(`round ${round} epoch ${epoch}`, { ...row });
-      await opts.onEpoch?.(row, state.rows);
-      await save();
-    }
+        },
+      ],
+      checkpoint: opts.checkpoint && { dir: opts.checkpoint.dir, everyMinutes: opts.checkpoint.everyMinutes },
+      algorithmState: () => state,
+      resume,
+      stop: opts.stop,
+      progress,
+    });
+    const { eps, lr, epsReason, probe } = state;
+    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline };
   } finally {
     optimizer.dispose();
   }
-  const { eps, lr, epsReason, probe, rows } = state;
-  return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline };
 }
 
-interface EpochStats {
-  samples: number;
-  lossSum: number;
-  adversarialBatches: number;
-  adversarialSamples: number;
-  flipped: number;
-  flippedTo: number[];
-}
-
-function emptyStats(numClasses: number): EpochStats {
-  return { samples: 0, lossSum: 0, adversarialBatches: 0, adversarialSamples: 0, flipped: 0, flippedTo: new Array(numClasses).fill(0) };
-}
-
-function addBatch(stats: EpochStats, b: Batch, { loss, attack }: StepResult): void {
-  stats.lossSum += loss * b.keys.length;
-  stats.samples += b.keys.length;
-  if (attack) {
-    stats.adversarialBatches++;
-    stats.adversarialSamples += b.keys.length;
-    stats.flipped += attack.flipped;
-    attack.flippedTo.forEach((n, c) => (stats.flippedTo[c] += n));
-  }
-}
-
-/** The summaries of the stages after mix, as purifyPbe runs them for this pool size and weights refresh. */
-export function attackAndTrainStages(attack: string, workers: number, weightsRefresh: 'steps' | 'epoch', lr: number | 'auto'): string[] {
-  const train = `train(sgd lr=${lr})`;
-  if (workers === 0) return [`pgd(${attack}, main thread)`, train];
-  if (weightsRefresh === 'epoch') return [`pgd(${attack}, ${workers} workers, weights every epoch)`, train];
-  return [`pgd+gradients(${attack}, data-parallel on ${workers} worker${workers === 1 ? '' : 's'})`, train];
-}
-
-interface StepResult {
-  /** The batch's mean cross-entropy. */
-  loss: number;
-  attack?: AttackStats;
-}
-
-/**
- * How batches become train steps, by where the compute runs:
- *  - main thread: a pgd stage attacks adversarial batches, then one SGD step here;
- *  - pool, weights every epoch: the pgd stage attacks the next batches on the workers (look-ahead, stale weights)
- *    while the main thread takes the SGD steps;
- *  - pool, weights every step (exact): data-parallel; each worker attacks its part of the batch and computes that
- *    part's gradients with the current weights, and the main thread sums them and applies the step.
- */
-function trainer(
+/** The engine's plan, trainer, labels and batching for PBE: what the run uses and --dry-run describes. */
+function pbeFitOptions(
   model: tf.LayersModel,
+  corpus: Corpus,
+  config: PurifyConfig,
+  compute: Compute,
   optimizer: tf.Optimizer,
-  ctx: RunContext,
-  pgdOptions: PgdOptions,
-  lr: number,
-  weightDecay: number,
-): { attackStage?: () => Stage<Batch, Batch>; step: (b: Batch) => Promise<StepResult>; summary: string } {
-  const { pool, compute, numClasses } = ctx;
-  const attackSummary = `eps=${formatEps(pgdOptions.eps)}, steps=${pgdOptions.steps}`;
-  if (pool && compute.weightsRefresh === 'steps') {
-    return {
-      step: async (b) => {
-        pool.refreshWeights(model); // the model as it stands: after the last step, or as restored from a checkpoint
-        const { grads, lossSum, predicted } = await pool.gradients(b, b.adversarial ? pgdOptions : null);
-        applyFlatGradients(model, optimizer, grads, weightDecay);
-        return { loss: lossSum / b.keys.length, attack: predicted ? attackStats(predicted, b.labels, numClasses) : undefined };
-      },
-      summary: attackAndTrainStages(attackSummary, pool.workers, 'steps', lr).join(' -> '),
-    };
-  }
-  const lookahead = pool ? compute.workers : 0;
-  const attacker: Attacker = pool ? (b) => pool.pgd(b.x, b.labels, b.shape, pgdOptions) : inProcessAttacker(() => model, pgdOptions);
+  state: Pick<PbeState, 'eps' | 'lr' | 'trusted'>,
+  controller: ScheduleController,
+  store: ScoreStore | undefined,
+  shuffleBuffer = 10_000,
+) {
+  const pgd: PgdOptions = { eps: state.eps, alpha: state.eps * config.pgd.alphaRatio, steps: config.pgd.steps, randomStart: config.pgd.randomStart };
+  const plan: FitPlan = {
+    rounds: controller.rounds,
+    epochs: (round) => controller.epochs(round),
+    epoch: ({ round, epoch, rows }) => ({
+      keys: new Set(state.trusted),
+      keysName: `S_${round}`,
+      adversarial: controller.plan(round, epoch, rows),
+      seed: config.seed * 7919 + round * 101 + epoch,
+    }),
+  };
+  const attackSummary = Number.isNaN(state.eps) ? `eps=auto (probe), steps=${config.pgd.steps}` : undefined;
   return {
-    attackStage: () => pgd(attacker, { pgd: pgdOptions, numClasses, lookahead, where: pool ? `${pool.workers} workers, weights every epoch` : 'main thread' }),
-    step: async (b) => ({ loss: trainStep(model, optimizer, b, weightDecay), attack: b.attack }),
-    summary: `train(sgd lr=${lr})`, // the pgd stage describes itself
+    corpus,
+    plan,
+    optimizer,
+    trainer: adversarialTrainer(model, optimizer, compute, { pgd, attackSummary, weightDecay: config.optimizer.weightDecay, trainSummary: `train(sgd lr=${state.lr})` }),
+    labels: { source: config.labels, pseudoLabel: (key: string) => store?.pseudoLabel(key), requiredBy: `--labels ${config.labels} needs it` },
+    batchSize: config.batchSize,
+    shuffleBuffer,
   };
 }
 
-/** Runs `fn` on inference batches of decoded samples (labels unused). */
-async function forEachInferenceBatch(
-  samples: AsyncIterable<Sample>,
-  size: number,
-  fn: (batch: Sample[], x: Float32Array, shape: [number, number, number, number]) => Promise<void>,
-): Promise<void> {
-  let pending: Sample[] = [];
-  const flush = async () => {
-    const b = pack(pending.map((s) => ({ ...s, label: -1 })));
-    const batch = pending;
-    pending = [];
-    await fn(batch, b.x, b.shape);
-  };
-  for await (const s of samples) {
-    pending.push(s);
-    if (pending.length === size) await flush();
+/** The chain of PBE's first epoch as a run with this config and compute would build it (`pbe purify --dry-run`). */
+export function describePbe(model: tf.LayersModel, corpus: Corpus, config: PurifyConfig, compute: ComputeOptions): string {
+  const controller = new ScheduleController(config);
+  const eps = config.pgd.eps === 'auto' ? NaN : config.pgd.eps;
+  const lr = config.optimizer.lr === 'auto' ? 'auto' : config.optimizer.lr;
+  const optimizer = sgdMomentum(1, config.optimizer.momentum); // never stepped; the summary shows the configured lr
+  try {
+    const state = { eps, lr: lr as number, trusted: [] };
+    const options = pbeFitOptions(model, corpus, config, new Compute(model, compute), optimizer, state, controller, undefined);
+    return epochChain(corpus, options.plan.epoch({ round: 0, epoch: 0, batchesDone: 0, partial: null, partialSeconds: 0, rows: [] }), { ...options, skip: 0 }).summary;
+  } finally {
+    optimizer.dispose();
   }
-  if (pending.length > 0) await flush();
 }
 
 interface ReferenceResult {
@@ -369,7 +197,7 @@ interface ReferenceResult {
 }
 
 async function referencePass(
-  logitsOf: LogitsOf,
+  compute: Compute,
   corpus: Corpus,
   config: PurifyConfig,
   numClasses: number,
@@ -381,7 +209,7 @@ async function referencePass(
   let duplicates = 0;
   const started = performance.now();
   await forEachInferenceBatch(corpus.samples().output, 256, async (samples, x, shape) => {
-    const logits = await logitsOf(x, shape);
+    const logits = await compute.logits(x, shape);
     failpoint('reference-batch');
     samples.forEach((s, i) => {
       if (!store.add(s.key, s.url, logits, i * numClasses, s.label)) duplicates++;
@@ -415,7 +243,7 @@ function initialTrustedSet(store: ScoreStore, fraction: number, seed: number): S
 }
 
 async function similarityPass(
-  logitsOf: LogitsOf,
+  compute: Compute,
   corpus: Corpus,
   store: ScoreStore,
   size: number,
@@ -428,7 +256,7 @@ async function similarityPass(
   let done = 0;
   progress({ kind: 'pass', name: 'scoring', done, total: store.size });
   await forEachInferenceBatch(corpus.samples().output, Math.max(size, 256), async (samples, x, shape) => {
-    const logits = await logitsOf(x, shape);
+    const logits = await compute.logits(x, shape);
     failpoint('similarity-batch');
     samples.forEach((s, i) => {
       const index = store.indexOf(s.key);

@@ -4,18 +4,16 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PbeError } from '../errors.js';
 import { failpoint } from './failpoints.js';
-import type { ScoreStoreSnapshot } from './score-store.js';
 
 /**
- * A purification checkpoint: everything needed to continue a run as if it had not stopped. Written as one
+ * A training checkpoint: everything needed to continue a run as if it had not stopped. Written as one
  * msgpack file under a temporary name and renamed, so the previous checkpoint stays until the new one is
  * complete and a crash at any moment leaves one whole checkpoint.
  */
 export interface Checkpoint<State> {
-  version: 1;
-  /** Where the run stands: the loop's own state (round, epoch, batch cursor, trusted set, rows...). */
+  version: 2;
+  /** Where the run stands: the engine's state (round, epoch, batch cursor, rows...) and the algorithm's. */
   state: State;
-  store: ScoreStoreSnapshot;
   /** Model weights in model.getWeights() order. */
   weights: { shape: number[]; data: Float32Array }[];
   /** Optimizer slots (iterations, momentum accumulators) in optimizer.getWeights() order. */
@@ -30,7 +28,6 @@ export const checkpointFile = (runDir: string) => join(runDir, 'checkpoint', 'ch
 export async function saveCheckpoint<State>(
   runDir: string,
   state: State,
-  store: ScoreStoreSnapshot,
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
 ): Promise<number> {
@@ -41,7 +38,7 @@ export async function saveCheckpoint<State>(
     shape: w.tensor.shape,
     data: Float32Array.from(w.tensor.dataSync()),
   }));
-  const checkpoint: Checkpoint<State> = { version: 1, state, store, weights, optimizer: optimizerWeights, savedAt: new Date().toISOString() };
+  const checkpoint: Checkpoint<State> = { version: 2, state, weights, optimizer: optimizerWeights, savedAt: new Date().toISOString() };
   const path = checkpointFile(runDir);
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.tmp`;
@@ -73,7 +70,9 @@ export async function loadCheckpoint<State>(runDir: string): Promise<Checkpoint<
   } catch (err) {
     throw new PbeError('input', `${path}: the checkpoint is unreadable: ${(err as Error).message}`, { cause: err });
   }
-  if (checkpoint?.version !== 1) throw new PbeError('input', `${path}: not a pbe checkpoint (version ${String(checkpoint?.version)})`);
+  if (checkpoint?.version !== 2) {
+    throw new PbeError('input', `${path}: not a checkpoint of this pbe version (version ${String(checkpoint?.version)}, expected 2)`);
+  }
   return checkpoint;
 }
 

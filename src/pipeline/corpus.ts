@@ -1,10 +1,14 @@
-import type { Corpus } from '../defenses/pbe.js';
 import type { BadSampleLog } from '../sources/bad-samples.js';
 import { rawSource, type DataOptions } from '../sources/dataset.js';
-import type { RawSample } from '../sources/types.js';
+import type { RawSample, Sample } from '../sources/types.js';
 import { decode } from '../stages/decode.js';
 import { select } from '../stages/select.js';
-import { described, pipe } from './pipe.js';
+import { described, pipe, type Described } from './pipe.js';
+
+/** The corpus a training job reads: restartable, optionally keeping only some keys (selected before decoding). */
+export interface Corpus {
+  samples(keys?: ReadonlySet<string>, keysName?: string): Described<Sample>;
+}
 
 export interface ShardCorpusOptions extends DataOptions {
   /** Expected image shape (the model's input); samples are converted to its channels or reported bad. */

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../pipeline/atomic-write.js';
 import type { ScoreStore } from '../pipeline/score-store.js';
-import type { EpochRow } from '../defenses/pbe.js';
+import type { EpochRow } from '../pipeline/engine.js';
 import { writeCsvAtomic } from './csv.js';
 
 /** The files of a run directory (DESIGN §4); each is written atomically. */

@@ -78,10 +78,14 @@ export function inProcessAttacker(model: () => tf.LayersModel, opts: PgdOptions)
  *
  *   pipe(batches, mix(plan), pgd(inProcessAttacker(() => model, opts), { pgd: opts, numClasses: 10 }), ...)
  */
-export function pgd(attack: Attacker, opts: { pgd: PgdOptions; numClasses: number; lookahead?: number; where?: string }): Stage<Batch, Batch> {
+export function pgd(
+  attack: Attacker,
+  opts: { pgd: PgdOptions; numClasses: number; lookahead?: number; where?: string; summary?: string },
+): Stage<Batch, Batch> {
   const where = opts.where ? `, ${opts.where}` : '';
   const lookahead = opts.lookahead ?? 0;
-  return stage(`pgd(eps=${formatEps(opts.pgd.eps)}, steps=${opts.pgd.steps}${where})`, async function* (source) {
+  const what = opts.summary ?? `eps=${formatEps(opts.pgd.eps)}, steps=${opts.pgd.steps}`;
+  return stage(`pgd(${what}${where})`, async function* (source) {
     const attacked = async (b: Batch): Promise<Batch> => {
       if (!b.adversarial) return b;
       const { x, predicted } = await attack(b);

@@ -1,4 +1,4 @@
-import type { Corpus } from '../../src/defenses/pbe.js';
+import type { Corpus } from '../../src/pipeline/corpus.js';
 import { createRng } from '../../src/pipeline/random.js';
 import type { Sample } from '../../src/sources/types.js';
 

@@ -1,0 +1,67 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { BackendRequest } from '../backend/select.js';
+import type { Sample } from '../sources/types.js';
+import { pack } from '../stages/batch.js';
+import { predictLogits } from '../stages/score.js';
+import { ComputePool } from './compute-pool.js';
+
+export interface ComputeOptions {
+  workers: number;
+  backend: BackendRequest;
+  /** 'steps': replicas get the weights after every train step (exact); 'epoch': once per epoch, with look-ahead. */
+  weightsRefresh: 'steps' | 'epoch';
+}
+
+export type Shape4 = [number, number, number, number];
+
+/**
+ * Where a job's inference and attacks run: on a worker pool (workers > 0), started on first use so that a job
+ * that only describes itself (--dry-run) starts no threads, or on this thread. `destroy()` ends the pool.
+ */
+export class Compute {
+  private started: ComputePool | undefined;
+
+  constructor(private readonly model: tf.LayersModel, readonly options: ComputeOptions) {}
+
+  get workers(): number {
+    return this.options.workers;
+  }
+
+  pool(): ComputePool {
+    if (this.options.workers === 0) throw new Error('Compute.pool(): this job computes on the main thread (workers: 0)');
+    this.started ??= new ComputePool({ workers: this.options.workers, backend: this.options.backend, model: this.model });
+    return this.started;
+  }
+
+  /** The model's logits for a batch, as it stands (the pool's replicas: as of the last weights refresh). */
+  async logits(x: Float32Array, shape: Shape4): Promise<Float32Array> {
+    return this.workers > 0 ? this.pool().logits(x, shape) : predictLogits(this.model, x, shape);
+  }
+
+  async destroy(): Promise<void> {
+    await this.started?.destroy();
+    this.started = undefined;
+  }
+}
+
+export const mainThread: ComputeOptions = { workers: 0, backend: 'auto', weightsRefresh: 'steps' };
+
+/** Runs `fn` on inference batches of decoded samples (labels unused). */
+export async function forEachInferenceBatch(
+  samples: AsyncIterable<Sample>,
+  size: number,
+  fn: (batch: Sample[], x: Float32Array, shape: Shape4) => Promise<void>,
+): Promise<void> {
+  let pending: Sample[] = [];
+  const flush = async () => {
+    const b = pack(pending.map((s) => ({ ...s, label: -1 })));
+    const batch = pending;
+    pending = [];
+    await fn(batch, b.x, b.shape);
+  };
+  for await (const s of samples) {
+    pending.push(s);
+    if (pending.length === size) await flush();
+  }
+  if (pending.length > 0) await flush();
+}
