@@ -147,7 +147,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
     stop.uninstall();
   }
   await saveModel(model, join(out, runFiles.model));
-  await writeScores(out, result.store, result.trusted, config.labels);
+  await writeScores(out, result.store, result.trusted, config.labels, { flagged: result.flag.flagged, relabel: new Map(result.findings.suspects) });
   await badSamples.writeCsv(join(out, 'bad-samples.csv'));
   const after = evaluateModel?.(model);
   await writeRunJson(out, {
@@ -157,6 +157,10 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
     epsReason: result.epsReason,
     lr: result.lr,
     probe: result.probe,
+    inversion: { reason: result.findings.inversionReason, classes: result.findings.inversion, trigger: result.findings.trigger && { target: result.findings.trigger.target, maskL1: result.findings.trigger.maskL1, success: result.findings.trigger.success } },
+    generators: result.findings.usePgd ? (result.findings.trigger ? ['linf-pgd', 'trigger-unlearning'] : ['linf-pgd']) : ['trigger-unlearning'],
+    suspects: result.findings.suspects.length,
+    flag: { method: 'otsu-chord', threshold: result.flag.threshold, count: result.flag.count },
     pipeline: result.pipeline,
     samples: result.store.size,
     trusted: result.trusted.size,

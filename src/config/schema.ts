@@ -47,6 +47,17 @@ export const purifyConfigSchema = z
       minFlipRate: fraction,
       lr: positive,
     }),
+    inversion: z.object({
+      enabled: z.boolean({ error: 'true or false' }),
+      steps: positiveInt,
+      batchSize: positiveInt,
+      lr: positive,
+      lambda: nonNegative,
+      anomalyThreshold: positive,
+      minSuccess: fraction,
+      refineSteps: positiveInt,
+      unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
+    }),
   })
   .strict();
 

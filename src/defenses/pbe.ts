@@ -17,6 +17,11 @@ import { formatEps, type PgdOptions } from '../stages/pgd.js';
 import { cosine, topIndices } from '../stages/score.js';
 import { sgdMomentum } from '../stages/train.js';
 import { chooseEps, probeEps, type ProbePoint } from './probe.js';
+import { flagSuspicious, type Flag } from '../eval/flag.js';
+import { chooseGenerators } from '../adversarial/choose.js';
+import { repairLabels } from '../adversarial/repair.js';
+import { probeTriggers, type ClassInversion } from '../adversarial/trigger-probe.js';
+import { unlearnTrigger } from '../adversarial/trigger-stamp.js';
 
 /**
  * Progressive Backdoor Erasing (Mu, Niu, Wang, Zhou, Wang, Liu, Guo, "Progressive Backdoor Erasing via
@@ -53,6 +58,10 @@ export interface PurifyResult {
   probe: ProbePoint[];
   rows: EpochRow[];
   pipeline: string;
+  /** The samples flagged as poisoned by the run's own threshold on the final suspicion. */
+  flag: Flag;
+  /** What trigger inversion found, and which generators the run used. */
+  findings: Pick<PbeState, 'trigger' | 'inversion' | 'inversionReason' | 'suspects' | 'usePgd'>;
 }
 
 /** PBE's state in a checkpoint, beside the engine's. */
@@ -63,6 +72,22 @@ export interface PbeState {
   lr: number;
   epsReason: string;
   probe: ProbePoint[];
+  /** The trigger recovered by inversion (mask and pattern as plain arrays), or null. */
+  trigger: RecoveredTrigger | null;
+  inversion: ClassInversion[];
+  inversionReason: string;
+  /** Likely poisoned samples (key, the class the infected model predicts once the trigger is covered). */
+  suspects: [string, number][];
+  /** Whether batches are replaced by L∞ PGD examples (the probe's choice). */
+  usePgd: boolean;
+}
+
+export interface RecoveredTrigger {
+  target: number;
+  mask: number[];
+  pattern: number[];
+  maskL1: number;
+  success: number;
 }
 
 export type PbeCheckpoint = Checkpoint<FitCheckpointState<PbeState>>;
@@ -93,23 +118,38 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     if (store.size === 0) throw new Error('purify: the data has no samples');
     const { eps, epsReason, probe } = pickEps(model, reference.probe, store, config, log);
     const atEps = probe.find((p) => p.eps === eps);
-    if (atEps && atEps.concentration < 0.5) {
-      log(
-        `warning: at eps ${formatEps(eps)} only ${(atEps.concentration * 100).toFixed(0)}% of PGD flips go to one class (${atEps.concentrationClass}); ` +
-          'PBE relies on adversarial examples piling up on the backdoor target, so this backdoor (if any; a patch trigger, for example) may survive purification',
-        { concentration: atEps.concentration, concentrationClass: atEps.concentrationClass },
-      );
-    }
     const lr = config.optimizer.lr === 'auto' ? config.probe.lr : config.optimizer.lr;
     if (config.optimizer.lr === 'auto') log(`learning rate ${lr} (optimizer.lr is "auto": the probe's learning rate)`);
     const trusted = [...initialTrustedSet(store, config.initialFraction, config.seed)];
-    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe };
+    const inversion = invertOnProbe(model, reference.probe, config, log);
+    const trigger = inversion.trigger && { ...inversion.trigger, mask: [...inversion.trigger.mask], pattern: [...inversion.trigger.pattern] };
+    let suspects: [string, number][] = [];
+    if (inversion.trigger) {
+      const started = performance.now();
+      suspects = await repairLabels((x, shape) => compute.logits(x, shape), corpus, inversion.trigger, store);
+      log(`repair pass: ${suspects.length} samples leave class ${inversion.trigger.target} once the recovered trigger's area is covered (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    }
+    const choice = chooseGenerators(atEps, inversion);
+    log(`generators: ${choice.names.join(' + ')} (${choice.reason})`);
+    if (!inversion.trigger && (atEps?.concentration ?? 0) < 0.5) {
+      log('warning: neither probe sees a backdoor (no trigger is an outlier by mask size, PGD flips do not pile up on one class); the model may be clean, and PBE will fine-tune it on adversarial examples', {
+        concentration: atEps?.concentration,
+        concentrationClass: atEps?.concentrationClass,
+      });
+    }
+    const usePgd = choice.names.includes('linf-pgd');
+    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, inversion: inversion.classes, inversionReason: inversion.reason, suspects, usePgd };
   }
   const initialConcentration = state.probe.find((p) => p.eps === state.eps)?.concentration ?? 1;
   const controller = config.controller.mode === 'adaptive' ? new AdaptiveController(config, initialConcentration) : new ScheduleController(config);
   if (config.controller.mode === 'adaptive') log(`adaptive controller: adversarial share follows q from ${initialConcentration.toFixed(2)} (infected) down to ${config.controller.cleanConcentration} (clean)`);
 
   const optimizer = sgdMomentum(state.lr, config.optimizer.momentum);
+  const unlearning = state.trigger && {
+    trigger: { target: state.trigger.target, mask: Float32Array.from(state.trigger.mask), pattern: Float32Array.from(state.trigger.pattern) },
+    share: config.inversion.unlearnShare,
+    relabel: new Map(state.suspects),
+  };
   try {
     const { rows, pipeline } = await fit(model, {
       ...pbeFitOptions(model, corpus, config, compute, optimizer, state, controller, store, opts.shuffleBuffer),
@@ -117,6 +157,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
       evaluate: opts.evaluate,
       callbacks: [
         { onEpochEnd: (row, p) => opts.onEpoch?.(row, p.rows) },
+        { epochStages: (p) => (unlearning ? [unlearnTrigger({ ...unlearning, seed: config.seed * 7919 + p.round * 101 + p.epoch })] : []) },
         {
           onRoundEnd: async ({ round }) => {
             if (compute.workers > 0) compute.pool().refreshWeights(model);
@@ -135,7 +176,10 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
       progress,
     });
     const { eps, lr, epsReason, probe } = state;
-    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline };
+    const flag = flagSuspicious(store.similarities().map((sim) => 1 - sim));
+    log(`flagged ${flag.count} of ${store.size} samples as poisoned (suspicion >= ${flag.threshold.toFixed(4)}, Otsu's threshold on the chord distance)`);
+    const { trigger, inversion, inversionReason, suspects, usePgd } = state;
+    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, inversion, inversionReason, suspects, usePgd } };
   } finally {
     optimizer.dispose();
   }
@@ -148,7 +192,7 @@ function pbeFitOptions(
   config: PurifyConfig,
   compute: Compute,
   optimizer: tf.Optimizer,
-  state: Pick<PbeState, 'eps' | 'lr' | 'trusted'>,
+  state: Pick<PbeState, 'eps' | 'lr' | 'trusted' | 'usePgd'>,
   controller: ScheduleController,
   store: ScoreStore | undefined,
   shuffleBuffer = 10_000,
@@ -160,7 +204,7 @@ function pbeFitOptions(
     epoch: ({ round, epoch, rows }) => ({
       keys: new Set(state.trusted),
       keysName: `S_${round}`,
-      adversarial: controller.plan(round, epoch, rows),
+      adversarial: state.usePgd ? controller.plan(round, epoch, rows) : { ...controller.plan(round, epoch, rows), adversarialShare: 0 },
       seed: config.seed * 7919 + round * 101 + epoch,
     }),
   };
@@ -183,7 +227,7 @@ export function describePbe(model: tf.LayersModel, corpus: Corpus, config: Purif
   const lr = config.optimizer.lr === 'auto' ? 'auto' : config.optimizer.lr;
   const optimizer = sgdMomentum(1, config.optimizer.momentum); // never stepped; the summary shows the configured lr
   try {
-    const state = { eps, lr: lr as number, trusted: [] };
+    const state = { eps, lr: lr as number, trusted: [], usePgd: true };
     const options = pbeFitOptions(model, corpus, config, new Compute(model, compute), optimizer, state, controller, undefined);
     return epochChain(corpus, options.plan.epoch({ round: 0, epoch: 0, batchesDone: 0, partial: null, partialSeconds: 0, rows: [] }), { ...options, skip: 0 }).summary;
   } finally {
@@ -268,4 +312,12 @@ async function similarityPass(
     progress({ kind: 'pass', name: 'scoring', done, total: store.size });
   });
   log(`round ${round}: similarity pass over ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+function invertOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: PurifyConfig, log: PurifyOptions['log']) {
+  if (!config.inversion.enabled || probeSamples.length === 0) return { trigger: null, classes: [], reason: 'trigger inversion disabled' };
+  const packed = pack(probeSamples.map((s) => ({ ...s, label: 0 })));
+  const result = probeTriggers(model, packed.x, packed.shape, { ...config.inversion, seed: config.seed });
+  log(`trigger inversion on ${probeSamples.length} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
+  return result;
 }

@@ -2,11 +2,14 @@ import * as tf from '@tensorflow/tfjs';
 import { chooseEps, probeEps, type ProbePoint } from '../defenses/probe.js';
 import type { Sample } from '../sources/types.js';
 import { pack } from '../stages/batch.js';
+import { probeTriggers, type TriggerProbe, type TriggerProbeOptions } from '../adversarial/trigger-probe.js';
 
 /**
- * A data-free check for a backdoor (DESIGN §2): untargeted PGD examples of a backdoored model pile up on its
- * target class, those of a clean model spread over the classes. The adversarial target concentration q is the
- * largest share of one class among the predictions PGD flipped, at the eps the purify probe would choose.
+ * A data-free check for a backdoor (DESIGN §2), by two probes: untargeted PGD examples of a backdoored model pile
+ * up on its target class (the adversarial target concentration q: the largest share of one class among the
+ * predictions PGD flipped, at the eps the purify probe would choose), which catches blended triggers; and masked
+ * trigger inversion (adversarial/trigger-probe.ts), whose backdoor class needs an anomalously small mask, which
+ * catches patch triggers that hide from PGD.
  */
 export interface InspectResult {
   samples: number;
@@ -16,7 +19,13 @@ export interface InspectResult {
   likelyTarget: number;
   /** Flipped predictions at that eps: q means little over a handful of them. */
   flips: number;
+  /** Whether the PGD concentration signals a backdoor. */
+  pgdSignal: boolean;
+  /** Trigger inversion's per-class masks, its flagged class and recovered trigger (null when it was not run). */
+  inversion: TriggerProbe | null;
   suspected: boolean;
+  /** The likely target: inversion's flagged class, else PGD's concentration class. */
+  target: number | null;
   threshold: number;
 }
 
@@ -26,7 +35,7 @@ export const minFlipsForSignal = 20;
 export function inspectModel(
   model: tf.LayersModel,
   samples: Sample[],
-  opts: { epsGrid: number[]; minFlipRate: number; alphaRatio: number; steps: number; threshold: number },
+  opts: { epsGrid: number[]; minFlipRate: number; alphaRatio: number; steps: number; threshold: number; inversion: (TriggerProbeOptions & { enabled: boolean }) | null },
 ): InspectResult {
   if (samples.length === 0) throw new Error('inspect: no samples to probe with');
   const b = pack(samples.map((s) => ({ ...s, label: 0 })));
@@ -35,6 +44,9 @@ export function inspectModel(
   const { eps } = chooseEps(points, opts.minFlipRate);
   const at = points.find((p) => p.eps === eps)!;
   const flips = Math.round(at.flipRate * samples.length);
+  const pgdSignal = flips >= minFlipsForSignal && at.concentration >= opts.threshold;
+  const inversion = opts.inversion?.enabled ? probeTriggers(model, b.x, b.shape, opts.inversion) : null;
+  const recovered = inversion?.trigger?.target;
   return {
     samples: samples.length,
     points,
@@ -42,7 +54,10 @@ export function inspectModel(
     concentration: at.concentration,
     likelyTarget: at.concentrationClass,
     flips,
-    suspected: flips >= minFlipsForSignal && at.concentration >= opts.threshold,
+    pgdSignal,
+    inversion,
+    suspected: pgdSignal || recovered !== undefined,
+    target: recovered ?? (pgdSignal ? at.concentrationClass : null),
     threshold: opts.threshold,
   };
 }

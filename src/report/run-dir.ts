@@ -21,18 +21,28 @@ export async function writeMetrics(dir: string, rows: EpochRow[]): Promise<void>
   await writeCsvAtomic(join(dir, runFiles.metrics), metricsColumns, rows as unknown as Record<string, unknown>[]);
 }
 
-/** scores.csv: key, url, suspicion (1 - final similarity), trusted, pseudo-label, final label (the label used for training). */
-export async function writeScores(dir: string, store: ScoreStore, trusted: Set<string>, labels: 'pseudo' | 'given'): Promise<void> {
+/**
+ * scores.csv: key, url, suspicion (1 - final similarity), trusted, flagged (by the run's own threshold), pseudo-label,
+ * final label (the label used for training: a relabelled suspect's repaired label, else the given or pseudo-label).
+ */
+export async function writeScores(
+  dir: string,
+  store: ScoreStore,
+  trusted: Set<string>,
+  labels: 'pseudo' | 'given',
+  judged: { flagged: Uint8Array; relabel: ReadonlyMap<string, number> },
+): Promise<void> {
   const sims = store.similarities();
   const rows = store.keys.map((key, i) => ({
     key,
     url: store.urls[i],
     suspicion: 1 - sims[i],
     trusted: trusted.has(key),
+    flagged: judged.flagged[i] === 1,
     pseudo_label: store.pseudoAt(i),
-    final_label: labels === 'given' ? store.givenLabel(i) ?? '' : store.pseudoAt(i),
+    final_label: judged.relabel.get(key) ?? (labels === 'given' ? store.givenLabel(i) ?? '' : store.pseudoAt(i)),
   }));
-  await writeCsvAtomic(join(dir, runFiles.scores), ['key', 'url', 'suspicion', 'trusted', 'pseudo_label', 'final_label'], rows);
+  await writeCsvAtomic(join(dir, runFiles.scores), ['key', 'url', 'suspicion', 'trusted', 'flagged', 'pseudo_label', 'final_label'], rows);
 }
 
 export async function writeRunJson(dir: string, info: Record<string, unknown>): Promise<void> {

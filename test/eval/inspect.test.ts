@@ -39,7 +39,7 @@ describe('inspect: is this model backdoored, and towards which class?', () => {
     const trigger = triggerFor('blend', { blendRatio: 0.1, patternSeed: 0 });
     for await (const { sample } of poisonSamples((async function* () { yield* clean; })(), { trigger, target: 7, rate: 0.1, seed: 2 })) poisoned.push(sample);
     const config = await loadPurifyConfig({});
-    const opts = { ...config.probe, ...config.pgd, threshold: 0.5 };
+    const opts = { ...config.probe, ...config.pgd, threshold: 0.5, inversion: null };
 
     const infected = inspectModel(await trained(poisoned), probeImages, opts);
     expect(infected.suspected).toBe(true);

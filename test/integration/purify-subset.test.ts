@@ -65,7 +65,7 @@ describe('pbe end to end on the committed subset (Blend)', () => {
     expect(metrics[0]).toBe('round,epoch,adversarialShare,adversarialBatches,trusted,samples,loss,flipRate,concentration,concentrationClass,seconds,acc,asr');
     expect(metrics).toHaveLength(1 + 14);
     const scores = (await readFile(join(out, 'scores.csv'), 'utf8')).trim().split('\n');
-    expect(scores[0]).toBe('key,url,suspicion,trusted,pseudo_label,final_label');
+    expect(scores[0]).toBe('key,url,suspicion,trusted,flagged,pseudo_label,final_label');
     expect(scores).toHaveLength(4001);
     const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
     expect(run.eps).toBe(0.05);

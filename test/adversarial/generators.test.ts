@@ -1,0 +1,90 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/select.js';
+import { generatorNames, generators } from '../../src/adversarial/registry.js';
+import { isStamped } from '../../src/adversarial/trigger-unlearning.js';
+import type { GeneratorBatch } from '../../src/adversarial/generator.js';
+import { buildModel } from '../../src/models/zoo.js';
+import { createRng } from '../../src/pipeline/random.js';
+
+/** The contract every registered generator keeps, on a small random model and batch. */
+describe('adversarial generator registry', () => {
+  const shape: [number, number, number, number] = [16, 28, 28, 1];
+  const per = 28 * 28;
+  let batch: GeneratorBatch;
+  const mask = new Float32Array(per);
+  for (let r = 25; r < 28; r++) for (let c = 25; c < 28; c++) mask[r * 28 + c] = 1;
+  const options: Record<string, unknown> = {
+    'linf-pgd': { eps: 0.05, alpha: 0.01, steps: 3, randomStart: false },
+    'trigger-unlearning': { trigger: { target: 0, mask, pattern: new Float32Array(per).fill(1) }, share: 0.5 },
+  };
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+    const rng = createRng(5);
+    const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
+    batch = {
+      model,
+      x: Float32Array.from({ length: shape[0] * per }, () => rng()),
+      shape,
+      labels: Int32Array.from({ length: shape[0] }, (_, i) => i % 10),
+      keys: Array.from({ length: shape[0] }, (_, i) => `k${i}`),
+      seed: 3,
+    };
+  });
+
+  it('has an entry with its paper and options for every name', () => {
+    expect(generatorNames).toEqual(['linf-pgd', 'trigger-unlearning']);
+    for (const name of generatorNames) {
+      expect(generators[name].name).toBe(name);
+      expect(generators[name].paper).toMatch(/\d{4}/);
+      expect(options[name]).toBeDefined();
+    }
+  });
+
+  for (const name of ['linf-pgd', 'trigger-unlearning'] as const) {
+    it(`${name}: same shape, pixels in [0,1], deterministic, input untouched, no tensors left`, () => {
+      const gen = generators[name] as { generate(b: GeneratorBatch, o: unknown): Float32Array; describe(o: unknown): string };
+      const input = batch.x.slice();
+      const tensors = tf.memory().numTensors;
+      const a = gen.generate(batch, options[name]);
+      const b = gen.generate(batch, options[name]);
+      expect(tf.memory().numTensors).toBe(tensors);
+      expect(batch.x).toEqual(input);
+      expect(a).toHaveLength(batch.x.length);
+      expect(a).toEqual(b);
+      expect(Math.min(...a)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...a)).toBeLessThanOrEqual(1);
+      expect(a.some((v, i) => v !== batch.x[i])).toBe(true);
+      expect(gen.describe(options[name]).length).toBeGreaterThan(5);
+    });
+  }
+
+  it('linf-pgd stays in the eps ball', () => {
+    const adv = generators['linf-pgd'].generate(batch, options['linf-pgd'] as never);
+    const maxDiff = adv.reduce((m, v, i) => Math.max(m, Math.abs(v - batch.x[i])), 0);
+    expect(maxDiff).toBeLessThanOrEqual(0.05 + 1e-6);
+    expect(maxDiff).toBeGreaterThan(0.02);
+  });
+
+  it('trigger-unlearning stamps a seeded share of samples, only inside the mask', () => {
+    const out = generators['trigger-unlearning'].generate(batch, options['trigger-unlearning'] as never);
+    const stamped: number[] = [];
+    for (let n = 0; n < shape[0]; n++) {
+      let changed = false;
+      for (let i = 0; i < per; i++) {
+        const j = n * per + i;
+        if (out[j] !== batch.x[j]) {
+          changed = true;
+          expect(mask[i]).toBe(1);
+          expect(out[j]).toBe(1);
+        }
+      }
+      if (changed) stamped.push(n);
+    }
+    expect(stamped.length).toBeGreaterThan(0);
+    expect(stamped).toEqual(batch.keys.flatMap((key, n) => (isStamped(key, batch.seed, 0.5) ? [n] : [])));
+    const other = generators['trigger-unlearning'].generate({ ...batch, seed: 4 }, options['trigger-unlearning'] as never);
+    expect(other).not.toEqual(out);
+  });
+});

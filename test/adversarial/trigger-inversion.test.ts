@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { anomalyIndices, coverMask, neutralise, stamp } from '../../src/adversarial/trigger-inversion.js';
+import { chooseGenerators } from '../../src/adversarial/choose.js';
+import { flagSuspicious, otsuThreshold } from '../../src/eval/flag.js';
+
+describe('trigger inversion helpers', () => {
+  it('anomaly index: (median - L1) / (1.4826 MAD) for masks below the median, 0 above', () => {
+    const l1 = [10, 100, 90, 110, 95, 105, 80, 120, 85, 115];
+    const idx = anomalyIndices(l1);
+    // median 97.5; deviations sorted: 2.5 2.5 7.5 7.5 12.5 12.5 17.5 17.5 22.5 87.5 -> MAD 12.5
+    expect(idx[0]).toBeCloseTo((97.5 - 10) / (1.4826 * 12.5), 6);
+    expect(idx[1]).toBe(0);
+    expect(idx[6]).toBeCloseTo((97.5 - 80) / (1.4826 * 12.5), 6);
+    expect(anomalyIndices([5, 5, 5])).toEqual([0, 0, 0]);
+  });
+
+  it('stamp blends the pattern in by the mask; neutralise fills the covered area with the median colour', () => {
+    const image = Float32Array.from([0, 0, 0, 0.2, 0.9, 0.4]); // 2x3, 1 channel
+    const mask = Float32Array.from([0, 0, 0, 0, 1, 0.5]);
+    const stamped = stamp({ mask, pattern: new Float32Array(6).fill(1) }, image, 1);
+    [0, 0, 0, 0.2, 1, 0.7].forEach((v, i) => expect(stamped[i]).toBeCloseTo(v, 6));
+    const covered = neutralise(Float32Array.from([0, 0, 0, 0, 1, 1]), image, 1);
+    [0, 0, 0, 0.2, 0.2, 0.2].forEach((v, i) => expect(covered[i]).toBeCloseTo(v, 6)); // median of 0,0,0,0.2,0.4,0.9 (upper middle)
+  });
+
+  it('coverMask keeps the mask pixels near its peak and grows them by one pixel', () => {
+    const mask = new Float32Array(25);
+    mask[12] = 0.9; // centre of 5x5
+    mask[0] = 0.1; // below 0.3 of the peak
+    const cover = coverMask(mask, 5, 5);
+    const on = [...cover.keys()].filter((i) => cover[i] === 1);
+    expect(on).toEqual([6, 7, 8, 11, 12, 13, 16, 17, 18]);
+  });
+});
+
+describe('choosing generators from the probes', () => {
+  const pgd = (concentration: number) => ({ eps: 0.05, flipRate: 0.6, concentration, concentrationClass: 6 });
+  const trigger = { trigger: { target: 0, mask: new Float32Array(1), pattern: new Float32Array(1), maskL1: 9, success: 1 } };
+  it('a recovered trigger with scattered PGD flips: trigger unlearning alone', () => {
+    expect(chooseGenerators(pgd(0.25), trigger).names).toEqual(['trigger-unlearning']);
+  });
+  it('a recovered trigger with concentrated PGD flips: both', () => {
+    expect(chooseGenerators(pgd(0.8), trigger).names).toEqual(['trigger-unlearning', 'linf-pgd']);
+  });
+  it('no trigger: PBE as published', () => {
+    expect(chooseGenerators(pgd(0.3), { trigger: null }).names).toEqual(['linf-pgd']);
+    expect(chooseGenerators(pgd(0.3), { trigger: null }).reason).toMatch(/no trigger/);
+  });
+});
+
+describe('the run flag: Otsu on the chord distance', () => {
+  it('splits two modes where the gap is, without knowing their sizes', () => {
+    const clean = Array.from({ length: 900 }, (_, i) => 0.01 + 0.04 * ((i * 37) % 100) / 100);
+    const poisoned = Array.from({ length: 100 }, (_, i) => 0.4 + 0.4 * ((i * 13) % 100) / 100);
+    const flag = flagSuspicious([...clean, ...poisoned]);
+    expect(flag.count).toBe(100);
+    expect(Array.from(flag.flagged.slice(0, 900)).every((f) => f === 0)).toBe(true);
+    expect(flag.threshold).toBeGreaterThan(0.05);
+    expect(flag.threshold).toBeLessThanOrEqual(0.4);
+  });
+  it('otsuThreshold of a constant is that constant (nothing above it)', () => {
+    expect(otsuThreshold([0.2, 0.2, 0.2])).toBe(0.2);
+    expect(flagSuspicious([0.1, 0.1]).count).toBe(0);
+  });
+});
