@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'fast-csv';
 import { Readable } from 'node:stream';
 import { dataDir } from '../config/paths.js';
-import { detectionMetrics } from '../eval/detection.js';
+import { auroc, detectionMetrics } from '../eval/detection.js';
 import { convertFashionMnist, fashionMnistSource } from '../sources/fashion-mnist.js';
 import { formatEval, evalCommand } from './eval.js';
 import { poisonCommand } from './poison.js';
@@ -77,11 +77,11 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const before = await evalCommand({ ...evalArgs, model: join(work, 'infected') });
   process.stdout.write(formatEval(before));
 
-  step(5, 'purify with PBE (no clean data, pseudo-labels)');
+  step(5, 'purify with PBE (defaults: no preset, no clean data, pseudo-labels)');
   const { result } = await purifyCommand({
     ...common, ...trigger,
     model: join(work, 'infected'), data: [join(work, 'poisoned/train-*.tar')], out: join(work, 'purified'),
-    preset: 'fashion-mnist', evalData: [data.test], evalAttack: o.attack, target: 0, evalSamples: 1000,
+    evalData: [data.test], evalAttack: o.attack, target: 0, evalSamples: 1000,
   });
 
   step(6, 'evaluate the purified model');
@@ -89,8 +89,11 @@ async function runDemo(o: DemoOptions): Promise<void> {
   process.stdout.write(formatEval(after));
 
   const manifest = await readManifest(join(work, 'poisoned/poison-manifest.csv'));
-  const flagged = new Map(result.store.keys.map((k) => [k, !result.trusted.has(k)]));
+  const flagged = new Map(result.store.keys.map((k, i) => [k, result.flag.flagged[i] === 1]));
   const detection = detectionMetrics(flagged, manifest);
+  const similarities = result.store.similarities();
+  const separation = auroc(new Map(result.store.keys.map((k, i) => [k, 1 - similarities[i]])), manifest);
+  const recovered = result.findings.trigger;
   const probe = result.probe.find((p) => p.eps === result.eps);
   const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(1)}%`);
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
@@ -101,8 +104,10 @@ async function runDemo(o: DemoOptions): Promise<void> {
       `                 ACC      ASR`,
       `infected      ${pct(before.acc).padStart(6)}   ${pct(before.asr).padStart(6)}`,
       `purified      ${pct(after.acc).padStart(6)}   ${pct(after.asr).padStart(6)}`,
-      `PGD eps ${result.eps}, lr ${result.lr}; on the infected model PGD flips ${pct(probe?.flipRate)} of predictions, ${pct(probe?.concentration)} of them to class ${probe?.concentrationClass ?? '-'} (adversarial target concentration)`,
-      `"not trusted" vs the poison manifest: precision ${pct(detection.precision)}, recall ${pct(detection.recall)} (${detection.flagged} flagged, ${detection.poisoned} poisoned)`,
+      `probes of the infected model: PGD at eps ${result.eps} flips ${pct(probe?.flipRate)} of predictions, ${pct(probe?.concentration)} of them to class ${probe?.concentrationClass ?? '-'}; ` +
+        (recovered ? `trigger inversion recovered a ${recovered.maskL1.toFixed(1)}-pixel trigger of class ${recovered.target}` : 'trigger inversion found no trigger'),
+      `generators: ${result.findings.usePgd ? (recovered ? 'L∞ PGD + trigger unlearning' : 'L∞ PGD') : 'trigger unlearning'}; lr ${result.lr}`,
+      `suspicion vs the poison manifest: AUROC ${separation.toFixed(3)}; the run's flag (${result.flag.count} samples): precision ${pct(detection.precision)}, recall ${pct(detection.recall)} (${detection.poisoned} poisoned)`,
       `run directory: ${join(work, 'purified')}; wall time ${minutes} min`,
       '',
     ].join('\n'),

@@ -192,7 +192,7 @@ function pbeFitOptions(
   config: PurifyConfig,
   compute: Compute,
   optimizer: tf.Optimizer,
-  state: Pick<PbeState, 'eps' | 'lr' | 'trusted' | 'usePgd'>,
+  state: Pick<PbeState, 'eps' | 'lr' | 'trusted' | 'usePgd' | 'suspects'>,
   controller: ScheduleController,
   store: ScoreStore | undefined,
   shuffleBuffer = 10_000,
@@ -202,8 +202,9 @@ function pbeFitOptions(
     rounds: controller.rounds,
     epochs: (round) => controller.epochs(round),
     epoch: ({ round, epoch, rows }) => ({
-      keys: new Set(state.trusted),
-      keysName: `S_${round}`,
+      // the suspects train in every epoch, with their repaired labels: the real trigger, unlearned
+      keys: new Set([...state.trusted, ...state.suspects.map(([key]) => key)]),
+      keysName: state.suspects.length ? `S_${round} + ${state.suspects.length} suspects` : `S_${round}`,
       adversarial: state.usePgd ? controller.plan(round, epoch, rows) : { ...controller.plan(round, epoch, rows), adversarialShare: 0 },
       seed: config.seed * 7919 + round * 101 + epoch,
     }),
@@ -227,7 +228,7 @@ export function describePbe(model: tf.LayersModel, corpus: Corpus, config: Purif
   const lr = config.optimizer.lr === 'auto' ? 'auto' : config.optimizer.lr;
   const optimizer = sgdMomentum(1, config.optimizer.momentum); // never stepped; the summary shows the configured lr
   try {
-    const state = { eps, lr: lr as number, trusted: [], usePgd: true };
+    const state = { eps, lr: lr as number, trusted: [], usePgd: true, suspects: [] };
     const options = pbeFitOptions(model, corpus, config, new Compute(model, compute), optimizer, state, controller, undefined);
     return epochChain(corpus, options.plan.epoch({ round: 0, epoch: 0, batchesDone: 0, partial: null, partialSeconds: 0, rows: [] }), { ...options, skip: 0 }).summary;
   } finally {

@@ -13,7 +13,7 @@ import { BadSampleLog } from '../../src/sources/bad-samples.js';
 import type { Sample } from '../../src/sources/types.js';
 import { memoryCorpus } from '../helpers/memory-corpus.js';
 
-/** On the committed Fashion-MNIST subset: a Blend-infected model (target 7) and a clean one. */
+/** On the committed Fashion-MNIST subset: a Blend-infected model (target 7), a BadNets-infected one (target 2) and a clean one. */
 describe('inspect: is this model backdoored, and towards which class?', () => {
   const read = async (name: string) => {
     const corpus = shardCorpus(join(dataDir, 'fashion-mnist-subset', name), { badSamples: new BadSampleLog({ policy: 'fail' }) });
@@ -49,6 +49,30 @@ describe('inspect: is this model backdoored, and towards which class?', () => {
     const cleanResult = inspectModel(await trained(clean), probeImages, opts);
     expect(cleanResult.flips).toBeGreaterThan(100);
     expect(cleanResult.concentration).toBeLessThan(0.5);
+    expect(cleanResult.suspected).toBe(false);
+  }, 300_000);
+
+  it('finds a BadNets patch by trigger inversion (PGD alone does not), recovers it at the patch, and flags nothing on a clean model', async () => {
+    const clean = await read('train-*.tar');
+    const probeImages = (await read('test-*.tar')).slice(0, 300);
+    const poisoned: Sample[] = [];
+    const trigger = triggerFor('badnets', { patchSize: 3, patchPosition: 'bottom-right' });
+    for await (const { sample } of poisonSamples((async function* () { yield* clean; })(), { trigger, target: 2, rate: 0.1, seed: 2 })) poisoned.push(sample);
+    const config = await loadPurifyConfig({});
+    const opts = { ...config.probe, ...config.pgd, threshold: 0.5, inversion: { ...config.inversion, seed: 1 } };
+
+    const infected = inspectModel(await trained(poisoned), probeImages, opts);
+    expect(infected.pgdSignal).toBe(false);
+    expect(infected.suspected).toBe(true);
+    expect(infected.target).toBe(2);
+    const recovered = infected.inversion!.trigger!;
+    expect(recovered.success).toBeGreaterThan(0.9);
+    const inPatch = [25, 26, 27].flatMap((r) => [25, 26, 27].map((c) => recovered.mask[r * 28 + c])).reduce((a, v) => a + v, 0);
+    expect(inPatch / recovered.maskL1).toBeGreaterThan(0.5);
+
+    const cleanResult = inspectModel(await trained(clean), probeImages, opts);
+    expect(cleanResult.inversion!.trigger).toBeNull();
+    expect(Math.max(...cleanResult.inversion!.classes.map((c) => c.anomaly))).toBeLessThan(2);
     expect(cleanResult.suspected).toBe(false);
   }, 300_000);
 });
