@@ -22,6 +22,11 @@ export function inputError(where: { url: string; key?: string }, what: string, c
   return new PbeError('input', `${at}: ${what}`, { cause });
 }
 
+/** A backdoor attack's option failed validation: names `<attack>.<option>`, what was expected and what came. */
+export function attackOptionError(path: string, expected: string, actual: unknown, detail?: string): PbeError {
+  return new PbeError('config', `attack option ${path} is expected to be ${expected}, but got ${describe(actual)}${detail ? ` (${detail})` : ''}`);
+}
+
 export function backendError(message: string, cause?: unknown): PbeError {
   return new PbeError('backend', message, { cause });
 }

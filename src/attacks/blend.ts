@@ -1,45 +1,47 @@
-import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
-import { usageError } from '../errors.js';
+import { z } from 'zod';
 import { createRng } from '../pipeline/random.js';
-import { convertChannels, decodeImage, resizeImage, type DecodedImage } from '../sources/image.js';
-import { PatternTrigger, type ImageShape, type TriggerBuilder, type TriggerOptions } from './pattern-trigger.js';
+import { loadPatternImage } from './pattern-image.js';
+import { PatternTrigger } from './pattern-trigger.js';
+import { opt, type Attack } from './trigger.js';
 
 /**
  * Blend (Chen et al., "Targeted Backdoor Attacks on Deep Learning Systems Using Data Poisoning", 2017).
- * The whole image is blended with a pattern, w = `blendRatio` (default 0.1) everywhere. The pattern is an
- * image file (`patternFile`, resized to the input, channels converted) or, by default, seeded
- * uniform noise (`patternSeed`, default 0).
+ * Threat model: dirty-label; the whole image is blended with a pattern: x' = (1 - r)·x + r·p (pattern-trigger.ts).
  *
- *   const trigger = blend({ blendRatio: 0.1 })({ height: 28, width: 28, channels: 1 });
+ * Options (defaults in config/attacks/blend.json):
+ *  - ratio = 0.1: the blend ratio r, in (0, 1] (BackdoorBench uses 0.2 with a Hello Kitty image, PBE's code 0.1);
+ *  - pattern = "noise": "noise" (seeded uniform noise) or an image file, resized to the input (bilinear) and
+ *    converted to its channels;
+ *  - seed = 0: seed of the noise pattern.
+ *
+ * Contract: HWC float32 in [0,1] in and out.
+ *
+ *   const trigger = triggerFor('blend', { ratio: 0.2, pattern: 'kitty.png' })({ height: 28, width: 28, channels: 1 });
  */
-export function blend(opts: TriggerOptions): TriggerBuilder {
-  const ratio = opts.blendRatio ?? 0.1;
-  if (!(ratio > 0 && ratio <= 1)) throw usageError(`--blend-ratio must be in (0, 1], got ${ratio}`);
-  const source = opts.patternFile ? loadPattern(opts.patternFile) : undefined;
-  return (shape: ImageShape) => {
-    const mask = new Float32Array(shape.height * shape.width).fill(1);
-    const pattern = source ? resize(source, shape) : noise(shape, opts.patternSeed ?? 0);
-    return new PatternTrigger(shape, mask, ratio, pattern);
-  };
+export interface BlendOptions {
+  ratio: number;
+  pattern: string;
+  seed: number;
 }
 
-function noise({ height, width, channels }: ImageShape, seed: number): Float32Array {
-  const rng = createRng(seed);
-  return Float32Array.from({ length: height * width * channels }, rng);
-}
-
-function loadPattern(file: string): DecodedImage {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(file);
-  } catch (err) {
-    throw usageError(`--pattern ${file}: cannot read the file (${(err as Error).message})`);
-  }
-  return decodeImage(bytes, extname(file).slice(1).toLowerCase(), { url: file });
-}
-
-/** The pattern image resized to the input and converted to its channels. */
-function resize(src: DecodedImage, to: ImageShape): Float32Array {
-  return convertChannels(resizeImage(src, to.height, to.width), to.channels).pixels;
-}
+export const blend: Attack<BlendOptions> = {
+  name: 'blend',
+  paper: 'Chen et al., Targeted Backdoor Attacks on Deep Learning Systems Using Data Poisoning, 2017',
+  cleanLabel: false,
+  options: z
+    .object({
+      ratio: z.number({ error: 'a number in (0, 1]' }).gt(0, { error: 'a number in (0, 1]' }).lte(1, { error: 'a number in (0, 1]' }),
+      pattern: z.string({ error: '"noise" or an image file' }),
+      seed: opt.seed(),
+    })
+    .strict(),
+  build(o, shape) {
+    const { height, width, channels } = shape;
+    const mask = new Float32Array(height * width).fill(1);
+    const pattern =
+      o.pattern === 'noise'
+        ? Float32Array.from({ length: height * width * channels }, createRng(o.seed))
+        : loadPatternImage(o.pattern, height, width, channels, 'blend.pattern');
+    return new PatternTrigger('blend', shape, mask, o.ratio, pattern);
+  },
+};

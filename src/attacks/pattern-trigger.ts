@@ -1,3 +1,5 @@
+import { checkSize, type ImageShape, type Trigger } from './trigger.js';
+
 /**
  * The pattern trigger: x' = (1 - w·m)·x + w·m·p, with mask m (per pixel, shared by channels), weight w and
  * pattern p (HWC, [0,1]). BadNets (a patch, w = 1 on the mask) and Blend (w = 0.1 everywhere) are both this
@@ -6,14 +8,14 @@
  * Contract: input and output pixels are HWC float32 in [0,1] of the shape the trigger was built for; the
  * input is not modified.
  */
-export interface ImageShape {
-  height: number;
-  width: number;
-  channels: number;
-}
+export class PatternTrigger implements Trigger {
+  readonly cleanLabel = false;
+  readonly noiseRatio = 0;
+  readonly maxChange: number;
+  readonly region: Uint8Array;
 
-export class PatternTrigger {
   constructor(
+    readonly attack: string,
     readonly shape: ImageShape,
     /** height*width values in [0,1]. */
     readonly mask: Float32Array,
@@ -27,13 +29,13 @@ export class PatternTrigger {
       throw new Error(`PatternTrigger: pattern has ${pattern.length} values, expected ${pixels * shape.channels}`);
     }
     if (!(weight >= 0 && weight <= 1)) throw new Error(`PatternTrigger: weight must be in [0,1], got ${weight}`);
+    this.maxChange = weight;
+    this.region = Uint8Array.from(mask, (m) => (m > 0 ? 1 : 0));
   }
 
   apply(pixels: Float32Array): Float32Array {
+    checkSize(this.attack, this.shape, pixels);
     const { channels } = this.shape;
-    if (pixels.length !== this.pattern.length) {
-      throw new Error(`PatternTrigger.apply: image has ${pixels.length} values, trigger expects ${this.pattern.length}`);
-    }
     const out = new Float32Array(pixels.length);
     for (let i = 0; i < this.mask.length; i++) {
       const w = this.weight * this.mask[i];
@@ -45,15 +47,3 @@ export class PatternTrigger {
     return out;
   }
 }
-
-/** Options every trigger builder understands; each uses the ones that concern it. */
-export interface TriggerOptions {
-  patchSize?: number;
-  patchPosition?: string;
-  blendRatio?: number;
-  patternFile?: string;
-  patternSeed?: number;
-}
-
-/** Builds the trigger for one image shape. */
-export type TriggerBuilder = (shape: ImageShape) => PatternTrigger;

@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { Option, type Command } from 'commander';
 import { initBackend, type BackendInfo } from '../backend/select.js';
+import { parseAttackOptions } from '../attacks/options.js';
+import type { PoisonMode } from '../attacks/poison.js';
 import { usageError } from '../errors.js';
 import { BadSampleLog } from '../sources/bad-samples.js';
 import type { DataOptions } from '../sources/dataset.js';
@@ -116,24 +118,34 @@ export function numberArg(name: string) {
   };
 }
 
-/** Trigger options shared by poison, eval, purify and demo. */
+/** Trigger options shared by poison, eval, purify and demo (each attack's defaults: config/attacks/<name>.json). */
 export function addTriggerOptions(cmd: Command): Command {
   return cmd
-    .option('--patch-size <n>', 'BadNets patch side in pixels', intArg('--patch-size'), 3)
-    .option('--patch-position <pos>', 'BadNets patch: top-left|top-right|bottom-left|bottom-right|"row,col"', 'bottom-right')
-    .option('--blend-ratio <w>', 'Blend weight of the pattern', numberArg('--blend-ratio'), 0.1)
-    .option('--pattern <file>', 'Blend pattern image (resized to the input); default: seeded noise')
-    .option('--pattern-seed <n>', 'seed of the Blend noise pattern', intArg('--pattern-seed'), 0);
+    .option('--attack-option <key=value>', 'an option of the attack (repeatable; see config/README.md), e.g. position=top-left', collect, [])
+    .addOption(new Option('--mode <mode>', 'all2one: every poisoned sample goes to --target; all2all: class y goes to (y + 1) mod K').choices(['all2one', 'all2all']).default('all2one'))
+    .option('--patch-size <n>', 'BadNets patch side in pixels (= --attack-option size=N)', intArg('--patch-size'))
+    .option('--patch-position <pos>', 'BadNets patch: top-left|top-right|bottom-left|bottom-right|"row,col" (= --attack-option position=POS)')
+    .option('--blend-ratio <w>', 'Blend weight of the pattern (= --attack-option ratio=W)', numberArg('--blend-ratio'))
+    .option('--pattern <file>', 'Blend pattern image or BadNets patch image (= --attack-option pattern=FILE)')
+    .option('--pattern-seed <n>', 'seed of the Blend noise pattern (= --attack-option seed=N)', intArg('--pattern-seed'));
 }
 
 export interface TriggerCliOptions {
-  patchSize: number;
-  patchPosition: string;
-  blendRatio: number;
+  attackOption?: string[];
+  mode?: PoisonMode;
+  patchSize?: number;
+  patchPosition?: string;
+  blendRatio?: number;
   pattern?: string;
-  patternSeed: number;
+  patternSeed?: number;
 }
 
-export function triggerOptions(o: TriggerCliOptions) {
-  return { patchSize: o.patchSize, patchPosition: o.patchPosition, blendRatio: o.blendRatio, patternFile: o.pattern, patternSeed: o.patternSeed };
+/** The attack options the trigger flags set; the attack's defaults fill in the rest. */
+export function triggerOptions(o: TriggerCliOptions): Record<string, unknown> {
+  const flags = { patchSize: o.patchSize, patchPosition: o.patchPosition, blendRatio: o.blendRatio, patternFile: o.pattern, patternSeed: o.patternSeed };
+  return { ...flags, ...parseAttackOptions(o.attackOption ?? []) };
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

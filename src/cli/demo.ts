@@ -13,6 +13,7 @@ import { purifyCommand } from './purify.js';
 import { trainCommand } from './train.js';
 import { createLog } from './log.js';
 import { intArg } from './common.js';
+import { attackNames } from '../attacks/registry.js';
 
 interface DemoOptions {
   attack: string;
@@ -29,7 +30,7 @@ export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('Fashion-MNIST end to end: poison, train an infected model, evaluate, purify without clean data, evaluate')
-    .option('--attack <name>', 'badnets or blend', 'blend')
+    .option('--attack <name>', `${attackNames.filter((a) => a !== 'lc').join('|')} (lc needs a clean model: use pbe poison)`, 'blend')
     .option('--full', 'use all 60,000 training images (default: --train images)')
     .option('--train <n>', 'training images taken from the Debian dataset', intArg('--train'), 20_000)
     .option('--epochs <n>', 'epochs for the infected model', intArg('--epochs'), 8)
@@ -66,8 +67,8 @@ async function runDemo(o: DemoOptions): Promise<void> {
 
   const work = join(o.out, `${o.attack}-${trainCount}`);
   const trigger = { patchSize: 3, patchPosition: 'bottom-right', blendRatio: 0.1, patternSeed: 0 };
-  step(2, `poison 10% with ${o.attack}, target class 0`);
-  const poisoned = await poisonCommand({ ...common, ...trigger, data: [data.train], out: join(work, 'poisoned'), attack: o.attack, target: 0, rate: 0.1, seed: 1, shardSize: 5000 });
+  step(2, `poison with ${o.attack} at its default rate (config/attacks/${o.attack}.json), target class 0`);
+  const poisoned = await poisonCommand({ ...common, ...trigger, data: [data.train], out: join(work, 'poisoned'), attack: o.attack, target: 0, seed: 1, shardSize: 5000 });
 
   step(3, `train the infected model (cnn-small, ${o.epochs} epochs)`);
   await trainCommand({ ...common, model: 'cnn-small', data: [join(work, 'poisoned/train-*.tar')], out: join(work, 'infected'), epochs: o.epochs, batchSize: 128, lr: 0.001, seed: 1, imageSize: '28x28x1', classes: 10 });

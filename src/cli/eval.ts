@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { attackNames, triggerFor } from '../attacks/registry.js';
+import { attackNames, attackSettings, triggerFor } from '../attacks/registry.js';
 import { evaluate, loadEvalSet, type EvalResult } from '../eval/evaluate.js';
 import { loadModel, modelInputShape } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
@@ -30,20 +30,22 @@ export function registerEvalCommand(program: Command): void {
   });
 }
 
-export async function evalCommand(o: EvalCliOptions): Promise<EvalResult> {
+export async function evalCommand(o: EvalCliOptions): Promise<EvalResult & { attack?: { name: string; options: unknown; mode: string; target: number } }> {
   const { log, badSamples, data } = await setup(o);
   const model = await loadModel(o.model);
   const [height, width, channels] = modelInputShape(model, o.model);
   const corpus = shardCorpus(o.data, { ...data, expected: { height, width, channels }, badSamples, requireLabels: true });
   const set = await loadEvalSet(corpus.samples().output, o.limit);
-  const attack = o.attack ? { trigger: triggerFor(o.attack, triggerOptions(o))({ height, width, channels }), target: o.target } : undefined;
+  const attack = o.attack ? { trigger: triggerFor(o.attack, triggerOptions(o))({ height, width, channels }), target: o.target, mode: o.mode } : undefined;
   const result = evaluate(model, set, attack);
   if (badSamples.count > 0) log(`evaluation skipped ${badSamples.summary()}`);
-  return result;
+  if (!o.attack) return result;
+  const { options } = attackSettings(o.attack, triggerOptions(o));
+  return { ...result, attack: { name: o.attack, options, mode: o.mode ?? 'all2one', target: o.target } };
 }
 
 export function formatEval(r: EvalResult): string {
   const lines = [`ACC  ${(r.acc * 100).toFixed(2)}%  (${r.samples} samples)`];
-  if (r.asr !== undefined) lines.push(`ASR  ${(r.asr * 100).toFixed(2)}%  (${r.asrSamples} triggered samples not of the target class)`);
+  if (r.asr !== undefined) lines.push(`ASR  ${(r.asr * 100).toFixed(2)}%  (${r.asrSamples} triggered samples)`);
   return lines.join('\n') + '\n';
 }

@@ -109,7 +109,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
   let evaluateModel: ((m: typeof model) => EvalResult) | undefined;
   if (o.evalData) {
     const set = await loadEvalSet(shardCorpus(o.evalData, { ...data, shardIndex: undefined, numShards: undefined, expected, badSamples, requireLabels: true }).samples().output, o.evalSamples);
-    const attack = o.evalAttack ? { trigger: triggerFor(o.evalAttack, triggerOptions(o))(expected), target: o.target } : undefined;
+    const attack = o.evalAttack ? { trigger: triggerFor(o.evalAttack, triggerOptions(o))(expected), target: o.target, mode: o.mode } : undefined;
     evaluateModel = (m) => evaluate(m, set, attack);
   }
   const before = resume ? undefined : evaluateModel?.(model);

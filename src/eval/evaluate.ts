@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { PatternTrigger } from '../attacks/pattern-trigger.js';
+import { poisonedLabel, type PoisonMode } from '../attacks/poison.js';
+import type { Trigger } from '../attacks/trigger.js';
 import type { Sample } from '../sources/types.js';
 import { argmax, predictLogits } from '../stages/score.js';
 
@@ -34,15 +35,20 @@ export function predictClasses(model: tf.LayersModel, images: Float32Array[], sh
 }
 
 export interface AttackEval {
-  trigger: PatternTrigger;
+  trigger: Trigger;
   target: number;
+  /** all2one (default): ASR over samples not of the target class; all2all: over all, each aimed at (y + 1) mod K. */
+  mode?: PoisonMode;
 }
 
 export interface EvalResult {
   /** Clean accuracy on the set. */
   acc: number;
   samples: number;
-  /** Attack success rate: share of triggered samples of a class other than the target that the model puts in the target. */
+  /**
+   * Attack success rate: share of triggered samples of a class other than the target that the model puts in the
+   * target (all2all: share of all triggered samples the model puts in (y + 1) mod K).
+   */
   asr?: number;
   asrSamples?: number;
 }
@@ -55,9 +61,11 @@ export function evaluate(model: tf.LayersModel, set: EvalSet, attack?: AttackEva
   const correct = set.samples.reduce((n, s, i) => n + (predicted[i] === s.label ? 1 : 0), 0);
   const result: EvalResult = { acc: correct / set.samples.length, samples: set.samples.length };
   if (attack) {
-    const victims = set.samples.filter((s) => s.label !== attack.target);
+    const numClasses = model.outputs[0].shape[1] as number;
+    const aim = (y: number) => poisonedLabel(y, { target: attack.target, mode: attack.mode, numClasses });
+    const victims = attack.mode === 'all2all' ? set.samples : set.samples.filter((s) => s.label !== attack.target);
     const triggered = predictClasses(model, victims.map((s) => attack.trigger.apply(s.pixels)), shape);
-    const hits = triggered.reduce((n, p) => n + (p === attack.target ? 1 : 0), 0);
+    const hits = triggered.reduce((n, p, i) => n + (p === aim(victims[i].label!) ? 1 : 0), 0);
     result.asr = victims.length === 0 ? 0 : hits / victims.length;
     result.asrSamples = victims.length;
   }
