@@ -4,6 +4,7 @@ import { inspectModel, minFlipsForSignal, type InspectResult } from '../eval/ins
 import type { Sample } from '../sources/types.js';
 import { loadModel, modelInputShape } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
+import { writeInspectReport } from '../report/html/inspect-report.js';
 import { addCommonOptions, intArg, numberArg, setup, type CommonOptions } from './common.js';
 
 interface InspectCliOptions extends CommonOptions {
@@ -12,6 +13,7 @@ interface InspectCliOptions extends CommonOptions {
   samples: number;
   threshold: number;
   json?: boolean;
+  report?: string;
 }
 
 export function registerInspectCommand(program: Command): void {
@@ -22,9 +24,11 @@ export function registerInspectCommand(program: Command): void {
     .requiredOption('--data <specs...>', 'images to probe with (labels not needed)')
     .option('--samples <n>', 'images probed', intArg('--samples'), 512)
     .option('--threshold <q>', 'concentration from which a backdoor is suspected (a clean Fashion-MNIST cnn-small: 0.37, Blend-infected: 0.71)', numberArg('--threshold'), 0.5)
-    .option('--json', 'print one JSON object');
+    .option('--json', 'print one JSON object')
+    .option('--report <file>', 'also write the verdict as an HTML page (bar chart of where PGD flips land)');
   addCommonOptions(cmd).action(async (o: InspectCliOptions) => {
     const result = await inspectCommand(o);
+    if (o.report) await writeInspectReport(o.report, result, { model: o.model, data: o.data });
     process.stdout.write(o.json ? JSON.stringify(result) + '\n' : formatInspect(result));
   });
 }
