@@ -33,11 +33,11 @@ export async function writeBenchReport(path: string, rows: BenchRow[], opts: Ben
 export async function benchReportHtml(rows: BenchRow[], opts: BenchPageOptions = {}): Promise<string> {
   const groups = summarize(rows);
   const charts: string[] = [];
-  for (const [metric, label] of [['acc', 'clean accuracy (ACC)'], ['asr', 'attack success rate (ASR)']] as const) {
+  for (const [metric, label, axis] of [['acc', 'clean accuracy (ACC)', 'ACC'], ['asr', 'attack success rate (ASR)', 'ASR']] as const) {
     const bars = groups.filter((g) => g[metric].mean !== null).map((g) => ({ x: g.attack, series: g.defense, value: g[metric].mean!, low: g[metric].min!, high: g[metric].max! }));
     if (!bars.length) continue;
     const id = `bench-${metric}`;
-    charts.push(figure(id, await renderChart(id, groupedBarChart({ title: `${label} by attack and defense`, xTitle: 'attack', yTitle: label, bars, yDomain: [0, 1], yFormat: '.0%' }))));
+    charts.push(figure(id, await renderChart(id, groupedBarChart({ title: `${label} by attack and defense`, xTitle: 'attack', yTitle: axis, bars, yDomain: [0, 1], yFormat: '.0%' }))));
   }
   const summaryTable = table(
     ['attack', 'defense', 'seeds', 'ACC mean', 'ACC range', 'ASR mean', 'ASR range'],

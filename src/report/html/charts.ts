@@ -70,7 +70,7 @@ export function epochChart(o: {
   const names = o.series.map((s) => s.name);
   const layers: object[] = [
     {
-      mark: { type: 'line', point: { size: 28 }, strokeWidth: 2 },
+      mark: { type: 'line', point: { size: 28 }, strokeWidth: 2, clip: true },
       encoding: {
         x: { field: 'x', type: 'quantitative', title: o.xTitle, axis: { tickMinStep: 1, format: 'd' }, ...(o.xDomain ? { scale: { domain: o.xDomain, nice: false } } : {}) },
         y: {
