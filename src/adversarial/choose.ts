@@ -1,4 +1,6 @@
 import type { ProbePoint } from '../defenses/probe.js';
+
+type PgdProbe = Pick<ProbePoint, 'eps' | 'concentration' | 'concentrationClass'>;
 import type { GeneratorName } from './registry.js';
 import type { TriggerProbe } from './trigger-probe.js';
 
@@ -14,7 +16,7 @@ export interface GeneratorChoice {
  *    triggers), and also when inversion flags nothing (PBE as published; on a clean model it is fine-tuning on
  *    adversarial examples).
  */
-export function chooseGenerators(pgd: ProbePoint | undefined, triggers: Pick<TriggerProbe, 'trigger'>, minConcentration = 0.5): GeneratorChoice {
+export function chooseGenerators(pgd: PgdProbe | undefined, triggers: Pick<TriggerProbe, 'trigger'>, minConcentration = 0.5): GeneratorChoice {
   const concentrated = pgd !== undefined && pgd.concentration >= minConcentration;
   const pgdWhy = pgd
     ? `${(pgd.concentration * 100).toFixed(0)}% of PGD flips at eps ${pgd.eps} go to class ${pgd.concentrationClass}`

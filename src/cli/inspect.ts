@@ -9,6 +9,7 @@ import { inspectModel, minFlipsForSignal, type InspectResult } from '../eval/ins
 import type { Sample } from '../sources/types.js';
 import { loadModel, modelInputShape } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
+import { writeInspectReport } from '../report/html/inspect-report.js';
 import { addCommonOptions, intArg, numberArg, setup, type CommonOptions } from './common.js';
 
 interface InspectCliOptions extends CommonOptions {
@@ -19,6 +20,7 @@ interface InspectCliOptions extends CommonOptions {
   json?: boolean;
   out?: string;
   inversion: boolean;
+  report?: string;
 }
 
 export function registerInspectCommand(program: Command): void {
@@ -31,9 +33,14 @@ export function registerInspectCommand(program: Command): void {
     .option('--threshold <q>', 'concentration from which a backdoor is suspected (a clean Fashion-MNIST cnn-small: 0.37, Blend-infected: 0.71)', numberArg('--threshold'), 0.5)
     .option('--json', 'print one JSON object')
     .option('--no-inversion', 'skip masked trigger inversion (the probe that finds patch triggers; ~1 s per class and 100 images on 2 cores)')
-    .option('--out <dir>', 'write inspect.json and, when a trigger is recovered, its mask, pattern and an example stamped image as PNGs');
+    .option('--out <dir>', 'write inspect.json and, when a trigger is recovered, its mask, pattern and an example stamped image as PNGs')
+    .option('--report <file>', 'also write the verdict as an HTML page (where PGD flips land, the per-class inverted mask sizes, the recovered trigger)');
   addCommonOptions(cmd).action(async (o: InspectCliOptions) => {
     const { result, written } = await inspectCommand(o);
+    if (o.report) {
+      const images = written.filter((f) => f.endsWith('.png')).map((path) => ({ path, caption: path.replace(/^.*trigger-/, 'recovered trigger: ').replace(/\.png$/, '') }));
+      await writeInspectReport(o.report, result, { model: o.model, data: o.data, images });
+    }
     process.stdout.write(o.json ? JSON.stringify(inspectJson(result)) + '\n' : formatInspect(result, written));
   });
 }

@@ -8,6 +8,7 @@ import { registerEvalCommand } from './eval.js';
 import { registerInspectCommand } from './inspect.js';
 import { registerPoisonCommand } from './poison.js';
 import { registerPurifyCommand } from './purify.js';
+import { registerReportCommand } from './report.js';
 import { registerTrainCommand } from './train.js';
 
 const program = new Command('pbe')
@@ -21,6 +22,7 @@ registerTrainCommand(program);
 registerEvalCommand(program);
 registerPurifyCommand(program);
 registerInspectCommand(program);
+registerReportCommand(program);
 registerDemoCommand(program);
 
 /** Exit codes: 0 ok, 1 bad input or model, 2 usage or config, 3 backend, 70 internal error, 75 stopped by a signal after a checkpoint (resume with --resume). */

@@ -16,6 +16,7 @@ import { usageError } from '../errors.js';
 import { version as tfVersion } from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { runFiles, writeMetrics, writeRunJson, writeScores } from '../report/run-dir.js';
+import { writePurifyReport } from '../report/write-report.js';
 import { addCommonOptions, addTriggerOptions, intArg, numberArg, setup, triggerOptions, type CommonOptions, type TriggerCliOptions } from './common.js';
 
 export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
@@ -45,7 +46,7 @@ export function registerPurifyCommand(program: Command): void {
     .description('remove a backdoor with Progressive Backdoor Erasing, using only the given (possibly poisoned, unlabelled) data')
     .option('--model <dir>', 'infected TensorFlow.js model (directory or model.json)')
     .option('--data <specs...>', 'the data to purify with (tar shards; labels optional)')
-    .option('--out <dir>', 'run directory: model/, metrics.csv, scores.csv, run.json, bad-samples.csv, checkpoint/')
+    .option('--out <dir>', 'run directory: model/, metrics.csv, scores.csv, run.json, bad-samples.csv, report.html, checkpoint/')
     .option('--resume <dir>', 'continue the run in this run directory from its last checkpoint, with its original options')
     .option('--compute-workers <n>', 'worker threads for PGD and scoring (default: one per core on wasm/cpu, none on tensorflow backends)', intArg('--compute-workers'))
     .addOption(new Option('--weights-refresh <when>', 'when worker replicas get new weights: steps (exact; workers compute PGD and gradients data-parallel) or epoch (PGD with stale weights, overlapped with training on the main thread)').choices(['steps', 'epoch']).default('steps'))
@@ -170,6 +171,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
     seconds: (Date.now() - started) / 1000,
   });
   log(`purified model written to ${join(out, runFiles.model)}`, { acc: after?.acc, asr: after?.asr, skipped: badSamples.count });
+  await writePurifyReport(out, { corpus, store: result.store, trusted: result.trusted, infectedModel: o.model, purified: model, pgd: { ...config.pgd, eps: result.eps }, log });
   return { result, before, after };
 }
 

@@ -9,6 +9,8 @@ export interface ProbePoint {
   /** Largest share of one class among the flipped predictions (the adversarial target concentration q). */
   concentration: number;
   concentrationClass: number;
+  /** Flipped predictions per class (the adversarial class), the counts q is computed from. */
+  flippedTo: number[];
 }
 
 /**
@@ -48,6 +50,7 @@ export function probeEps(
       flipRate: flipped / labels.length,
       concentration: flipped === 0 ? 0 : counts[top] / flipped,
       concentrationClass: top,
+      flippedTo: Array.from(counts),
     };
   });
 }

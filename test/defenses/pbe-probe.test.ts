@@ -13,9 +13,9 @@ import { memoryCorpus, syntheticSquares } from '../helpers/memory-corpus.js';
 
 describe('chooseEps', () => {
   const points = [
-    { eps: 0.1, flipRate: 0.9, concentration: 0.5, concentrationClass: 0 },
-    { eps: 0.02, flipRate: 0.2, concentration: 0.5, concentrationClass: 0 },
-    { eps: 0.05, flipRate: 0.6, concentration: 0.5, concentrationClass: 0 },
+    { eps: 0.1, flipRate: 0.9, concentration: 0.5, concentrationClass: 0, flippedTo: [] },
+    { eps: 0.02, flipRate: 0.2, concentration: 0.5, concentrationClass: 0, flippedTo: [] },
+    { eps: 0.05, flipRate: 0.6, concentration: 0.5, concentrationClass: 0, flippedTo: [] },
   ];
   it('takes the smallest eps that flips enough predictions', () => {
     expect(chooseEps(points, 0.5).eps).toBe(0.05);
