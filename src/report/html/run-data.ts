@@ -49,6 +49,8 @@ export interface ScoreColumns {
   keys: string[];
   suspicion: Float64Array;
   trusted: Uint8Array;
+  /** The run's own poisoned flag (scores.csv `flagged`; runs that predate it: not in the final trusted set). */
+  flagged: Uint8Array;
   pseudoLabel: Int32Array;
 }
 
@@ -132,11 +134,12 @@ function toEpochRow(r: Record<string, string>): EpochRow {
 
 function toScoreColumns(rows: Record<string, string>[]): ScoreColumns {
   const n = rows.length;
-  const out: ScoreColumns = { keys: new Array(n), suspicion: new Float64Array(n), trusted: new Uint8Array(n), pseudoLabel: new Int32Array(n) };
+  const out: ScoreColumns = { keys: new Array(n), suspicion: new Float64Array(n), trusted: new Uint8Array(n), flagged: new Uint8Array(n), pseudoLabel: new Int32Array(n) };
   rows.forEach((r, i) => {
     out.keys[i] = r.key;
     out.suspicion[i] = Number(r.suspicion);
     out.trusted[i] = r.trusted === '1' ? 1 : 0;
+    out.flagged[i] = r.flagged === undefined ? 1 - out.trusted[i] : r.flagged === '1' ? 1 : 0;
     out.pseudoLabel[i] = Number(r.pseudo_label);
   });
   return out;

@@ -65,9 +65,9 @@ function context(run: RunData): Context {
   const ctx: Context = { names, className, target: typeof run.info.args?.target === 'number' && run.info.args?.evalAttack ? (run.info.args.target as number) : undefined };
   ctx.cleanConcentration = (run.info.config as { controller?: { cleanConcentration?: number } } | undefined)?.controller?.cleanConcentration;
   const { scores, manifest } = run;
-  if (scores) ctx.flaggedKeys = new Set(scores.keys.filter((_, i) => !scores.trusted[i]));
+  if (scores) ctx.flaggedKeys = new Set(scores.keys.filter((_, i) => scores.flagged[i]));
   if (scores && manifest) {
-    ctx.detection = detectionMetrics(new Map(scores.keys.map((k, i) => [k, !scores.trusted[i]])), manifest.poisoned);
+    ctx.detection = detectionMetrics(new Map(scores.keys.map((k, i) => [k, scores.flagged[i] === 1])), manifest.poisoned);
     const known = scores.keys.map((k, i) => i).filter((i) => manifest.poisoned.has(scores.keys[i]));
     ctx.roc = rocCurve(known.map((i) => scores.suspicion[i]), known.map((i) => manifest.poisoned.get(scores.keys[i])!));
   }
@@ -106,7 +106,7 @@ function summary(run: RunData, ctx: Context): string {
   }
   if (run.scores) {
     const flagged = ctx.flaggedKeys!.size;
-    lines.push(`<strong>${flagged.toLocaleString('en')} of ${run.scores.keys.length.toLocaleString('en')} training images (${pct(flagged / run.scores.keys.length)}) flagged as suspicious</strong> (left out of the final trusted set): <code>scores.csv</code> lists them with <code>trusted = 0</code>; the most suspicious are shown <a href="#flagged">below</a>.`);
+    lines.push(`<strong>${flagged.toLocaleString('en')} of ${run.scores.keys.length.toLocaleString('en')} training images (${pct(flagged / run.scores.keys.length)}) flagged as poisoned</strong> by the run's own threshold${typeof info.flag === 'object' && info.flag ? ` (suspicion ≥ ${Number((info.flag as { threshold: number }).threshold).toFixed(3)})` : ''}: <code>scores.csv</code> lists them with <code>flagged = 1</code>; the most suspicious are shown <a href="#flagged">below</a>.`);
   }
   if (ctx.detection && ctx.roc) {
     const d = ctx.detection;
@@ -136,6 +136,11 @@ async function found(run: RunData, ctx: Context): Promise<string> {
   const config = info.config as { pgd?: { steps?: number }; labels?: string } | undefined;
   if (info.eps !== undefined) {
     parts.push(`<p>PGD radius <strong>eps ${info.eps}</strong> (L∞, ${config?.pgd?.steps ?? '?'} steps), learning rate <strong>${info.lr}</strong>, labels: ${escapeHtml(config?.labels ?? '?')}${info.epsReason ? ` (eps ${escapeHtml(info.epsReason)})` : ''}.</p>`);
+  }
+  const inversion = info.inversion as { reason?: string; trigger?: { target: number; maskL1: number; success: number } | null } | undefined;
+  if (inversion?.reason) {
+    const generators = Array.isArray(info.generators) ? (info.generators as string[]).join(' + ') : '?';
+    parts.push(`<p>Trigger inversion: ${inversion.trigger ? `<strong>recovered a ${inversion.trigger.maskL1.toFixed(1)}-pixel trigger of class ${escapeHtml(ctx.className(inversion.trigger.target))}</strong>` : 'no trigger recovered'} (${escapeHtml(inversion.reason)}). Purified with <strong>${escapeHtml(generators)}</strong>${typeof info.suspects === 'number' && info.suspects > 0 ? `; ${info.suspects} samples that leave the target once the trigger is covered were relabelled` : ''}.</p>`);
   }
   const probe = info.probe ?? [];
   if (probe.length) {
@@ -265,7 +270,7 @@ async function scoreSection(run: RunData, ctx: Context): Promise<string> {
 
 function minFlaggedSuspicion(scores: ScoreColumns): number | undefined {
   let min: number | undefined;
-  for (let i = 0; i < scores.keys.length; i++) if (!scores.trusted[i] && (min === undefined || scores.suspicion[i] < min)) min = scores.suspicion[i];
+  for (let i = 0; i < scores.keys.length; i++) if (scores.flagged[i] && (min === undefined || scores.suspicion[i] < min)) min = scores.suspicion[i];
   return min;
 }
 
