@@ -54,6 +54,7 @@ export const purifyConfigSchema = z
       lr: positive,
       lambda: nonNegative,
       anomalyThreshold: positive,
+      minGap: positive,
       minSuccess: fraction,
       refineSteps: positiveInt,
       unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),

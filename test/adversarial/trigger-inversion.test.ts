@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { anomalyIndices, coverMask, neutralise, stamp } from '../../src/adversarial/trigger-inversion.js';
 import { chooseGenerators } from '../../src/adversarial/choose.js';
+import { flagClass } from '../../src/adversarial/trigger-probe.js';
 import { flagSuspicious, otsuThreshold } from '../../src/eval/flag.js';
 
 describe('trigger inversion helpers', () => {
@@ -61,5 +62,24 @@ describe('the run flag: Otsu on the chord distance', () => {
   it('otsuThreshold of a constant is that constant (nothing above it)', () => {
     expect(otsuThreshold([0.2, 0.2, 0.2])).toBe(0.2);
     expect(flagSuspicious([0.1, 0.1]).count).toBe(0);
+  });
+});
+
+describe('which class trigger inversion flags', () => {
+  const opts = { anomalyThreshold: 2, minGap: 1.6, minSuccess: 0.8 };
+  const classes = (l1: number[], success = 0.95) => {
+    const anomaly = anomalyIndices(l1);
+    return l1.map((maskL1, target) => ({ target, maskL1, success, anomaly: anomaly[target] }));
+  };
+  it('mask sizes measured on Fashion-MNIST cnn-small (50 steps): clean not flagged, a Blend with a pattern image flagged by the gap', () => {
+    const clean = flagClass(classes([84.4, 127.1, 89.7, 119.3, 106.6, 106.6, 65.5, 171.6, 58.2, 95.8]), opts);
+    expect(clean.flagged).toBeUndefined();
+    expect(clean.reason).toMatch(/no class's trigger is an outlier/);
+    const rings = flagClass(classes([88.3, 119.7, 87.2, 21.4, 119.8, 134.6, 79.7, 184.2, 65.0, 139.9]), opts);
+    expect(rings.flagged?.target).toBe(3);
+  });
+  it('an outlier by the anomaly index alone is flagged; a weak trigger is not', () => {
+    expect(flagClass(classes([40, 60, 100, 110, 120, 130, 125, 115, 105, 95]), opts).flagged?.target).toBe(0);
+    expect(flagClass(classes([10, 100, 90, 110, 95, 105, 80, 120, 85, 115], 0.5), opts).flagged).toBeUndefined();
   });
 });
