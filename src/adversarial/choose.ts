@@ -10,11 +10,13 @@ export interface GeneratorChoice {
 }
 
 /**
- * Which generators purify this model, from the two probes of the infected model on the user's data:
- *  - trigger-unlearning when masked inversion flags a class (an outlier by mask size: patch-like triggers);
- *  - linf-pgd when PGD flips at the chosen eps pile up on one class (share ≥ `minConcentration`: blended
- *    triggers), and also when inversion flags nothing (PBE as published; on a clean model it is fine-tuning on
- *    adversarial examples).
+ * Which generator purifies this model, from the two probes of the infected model on the user's data:
+ *  - linf-pgd when PGD flips at the chosen eps pile up on one class (share ≥ `minConcentration`): PBE's premise
+ *    holds (blended triggers); also when inversion flags nothing (PBE as published);
+ *  - trigger-unlearning when they do not but masked inversion flags a class (patch-like triggers, and blends
+ *    whose PGD flips scatter).
+ * Not both: stamping a recovered trigger beside PGD kept a Blend backdoor that PGD alone erased (synthetic
+ * squares, test/defenses/pbe-probe.test.ts: ASR 67% with both, < 10% with PGD alone).
  */
 export function chooseGenerators(pgd: PgdProbe | undefined, triggers: Pick<TriggerProbe, 'trigger'>, minConcentration = 0.5): GeneratorChoice {
   const concentrated = pgd !== undefined && pgd.concentration >= minConcentration;
@@ -23,6 +25,6 @@ export function chooseGenerators(pgd: PgdProbe | undefined, triggers: Pick<Trigg
     : 'no PGD probe';
   const trigger = triggers.trigger;
   if (!trigger) return { names: ['linf-pgd'], reason: `inversion found no trigger; ${pgdWhy}: PBE's L∞ PGD` };
-  if (concentrated) return { names: ['trigger-unlearning', 'linf-pgd'], reason: `inversion recovered a trigger of class ${trigger.target}, and ${pgdWhy} (>= ${minConcentration * 100}%): both` };
+  if (concentrated) return { names: ['linf-pgd'], reason: `${pgdWhy} (>= ${minConcentration * 100}%): PBE's L∞ PGD (inversion also recovered a trigger of class ${trigger.target})` };
   return { names: ['trigger-unlearning'], reason: `inversion recovered a trigger of class ${trigger.target}; ${pgdWhy} (< ${minConcentration * 100}%), so L∞ PGD would train on natural confusions: trigger unlearning alone` };
 }

@@ -107,7 +107,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
       `purified      ${pct(after.acc).padStart(6)}   ${pct(after.asr).padStart(6)}`,
       `probes of the infected model: PGD at eps ${result.eps} flips ${pct(probe?.flipRate)} of predictions, ${pct(probe?.concentration)} of them to class ${probe?.concentrationClass ?? '-'}; ` +
         (recovered ? `trigger inversion recovered a ${recovered.maskL1.toFixed(1)}-pixel trigger of class ${recovered.target}` : 'trigger inversion found no trigger'),
-      `generators: ${result.findings.usePgd ? (recovered ? 'L∞ PGD + trigger unlearning' : 'L∞ PGD') : 'trigger unlearning'}; lr ${result.lr}`,
+      `generator: ${result.findings.generators.join(' + ')}; lr ${result.lr}`,
       `suspicion vs the poison manifest: AUROC ${separation.toFixed(3)}; the run's flag (${result.flag.count} samples): precision ${pct(detection.precision)}, recall ${pct(detection.recall)} (${detection.poisoned} poisoned)`,
       `run directory: ${join(work, 'purified')}; wall time ${minutes} min`,
       '',

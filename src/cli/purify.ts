@@ -159,7 +159,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
     lr: result.lr,
     probe: result.probe,
     inversion: { reason: result.findings.inversionReason, classes: result.findings.inversion, trigger: result.findings.trigger && { target: result.findings.trigger.target, maskL1: result.findings.trigger.maskL1, success: result.findings.trigger.success } },
-    generators: result.findings.usePgd ? (result.findings.trigger ? ['linf-pgd', 'trigger-unlearning'] : ['linf-pgd']) : ['trigger-unlearning'],
+    generators: result.findings.generators,
     suspects: result.findings.suspects.length,
     flag: { method: 'otsu-chord', threshold: result.flag.threshold, count: result.flag.count },
     pipeline: result.pipeline,

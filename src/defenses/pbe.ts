@@ -19,6 +19,7 @@ import { sgdMomentum } from '../stages/train.js';
 import { chooseEps, probeEps, type ProbePoint } from './probe.js';
 import { flagSuspicious, type Flag } from '../eval/flag.js';
 import { chooseGenerators } from '../adversarial/choose.js';
+import type { GeneratorName } from '../adversarial/registry.js';
 import { repairLabels } from '../adversarial/repair.js';
 import { probeTriggers, type ClassInversion } from '../adversarial/trigger-probe.js';
 import { unlearnTrigger } from '../adversarial/trigger-stamp.js';
@@ -61,7 +62,7 @@ export interface PurifyResult {
   /** The samples flagged as poisoned by the run's own threshold on the final suspicion. */
   flag: Flag;
   /** What trigger inversion found, and which generators the run used. */
-  findings: Pick<PbeState, 'trigger' | 'inversion' | 'inversionReason' | 'suspects' | 'usePgd'>;
+  findings: Pick<PbeState, 'trigger' | 'inversion' | 'inversionReason' | 'suspects' | 'generators'>;
 }
 
 /** PBE's state in a checkpoint, beside the engine's. */
@@ -78,8 +79,8 @@ export interface PbeState {
   inversionReason: string;
   /** Likely poisoned samples (key, the class the infected model predicts once the trigger is covered). */
   suspects: [string, number][];
-  /** Whether batches are replaced by L∞ PGD examples (the probe's choice). */
-  usePgd: boolean;
+  /** The generators the probes chose (adversarial/choose.ts). */
+  generators: GeneratorName[];
 }
 
 export interface RecoveredTrigger {
@@ -123,29 +124,28 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     const trusted = [...initialTrustedSet(store, config.initialFraction, config.seed)];
     const inversion = invertOnProbe(model, reference.probe, config, log);
     const trigger = inversion.trigger && { ...inversion.trigger, mask: [...inversion.trigger.mask], pattern: [...inversion.trigger.pattern] };
+    const choice = chooseGenerators(atEps, inversion);
+    log(`generators: ${choice.names.join(' + ')} (${choice.reason})`);
     let suspects: [string, number][] = [];
-    if (inversion.trigger) {
+    if (inversion.trigger && choice.names.includes('trigger-unlearning')) {
       const started = performance.now();
       suspects = await repairLabels((x, shape) => compute.logits(x, shape), corpus, inversion.trigger, store);
       log(`repair pass: ${suspects.length} samples leave class ${inversion.trigger.target} once the recovered trigger's area is covered (${((performance.now() - started) / 1000).toFixed(1)} s)`);
     }
-    const choice = chooseGenerators(atEps, inversion);
-    log(`generators: ${choice.names.join(' + ')} (${choice.reason})`);
     if (!inversion.trigger && (atEps?.concentration ?? 0) < 0.5) {
       log('warning: neither probe sees a backdoor (no trigger is an outlier by mask size, PGD flips do not pile up on one class); the model may be clean, and PBE will fine-tune it on adversarial examples', {
         concentration: atEps?.concentration,
         concentrationClass: atEps?.concentrationClass,
       });
     }
-    const usePgd = choice.names.includes('linf-pgd');
-    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, inversion: inversion.classes, inversionReason: inversion.reason, suspects, usePgd };
+    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, inversion: inversion.classes, inversionReason: inversion.reason, suspects, generators: choice.names };
   }
   const initialConcentration = state.probe.find((p) => p.eps === state.eps)?.concentration ?? 1;
   const controller = config.controller.mode === 'adaptive' ? new AdaptiveController(config, initialConcentration) : new ScheduleController(config);
   if (config.controller.mode === 'adaptive') log(`adaptive controller: adversarial share follows q from ${initialConcentration.toFixed(2)} (infected) down to ${config.controller.cleanConcentration} (clean)`);
 
   const optimizer = sgdMomentum(state.lr, config.optimizer.momentum);
-  const unlearning = state.trigger && {
+  const unlearning = state.trigger && state.generators.includes('trigger-unlearning') && {
     trigger: { target: state.trigger.target, mask: Float32Array.from(state.trigger.mask), pattern: Float32Array.from(state.trigger.pattern) },
     share: config.inversion.unlearnShare,
     relabel: new Map(state.suspects),
@@ -178,8 +178,8 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     const { eps, lr, epsReason, probe } = state;
     const flag = flagSuspicious(store.similarities().map((sim) => 1 - sim));
     log(`flagged ${flag.count} of ${store.size} samples as poisoned (suspicion >= ${flag.threshold.toFixed(4)}, Otsu's threshold on the chord distance)`);
-    const { trigger, inversion, inversionReason, suspects, usePgd } = state;
-    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, inversion, inversionReason, suspects, usePgd } };
+    const { trigger, inversion, inversionReason, suspects, generators } = state;
+    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, inversion, inversionReason, suspects, generators } };
   } finally {
     optimizer.dispose();
   }
@@ -192,7 +192,7 @@ function pbeFitOptions(
   config: PurifyConfig,
   compute: Compute,
   optimizer: tf.Optimizer,
-  state: Pick<PbeState, 'eps' | 'lr' | 'trusted' | 'usePgd' | 'suspects'>,
+  state: Pick<PbeState, 'eps' | 'lr' | 'trusted' | 'generators' | 'suspects'>,
   controller: ScheduleController,
   store: ScoreStore | undefined,
   shuffleBuffer = 10_000,
@@ -205,7 +205,7 @@ function pbeFitOptions(
       // the suspects train in every epoch, with their repaired labels: the real trigger, unlearned
       keys: new Set([...state.trusted, ...state.suspects.map(([key]) => key)]),
       keysName: state.suspects.length ? `S_${round} + ${state.suspects.length} suspects` : `S_${round}`,
-      adversarial: state.usePgd ? controller.plan(round, epoch, rows) : { ...controller.plan(round, epoch, rows), adversarialShare: 0 },
+      adversarial: state.generators.includes('linf-pgd') ? controller.plan(round, epoch, rows) : { ...controller.plan(round, epoch, rows), adversarialShare: 0 },
       seed: config.seed * 7919 + round * 101 + epoch,
     }),
   };
@@ -228,7 +228,7 @@ export function describePbe(model: tf.LayersModel, corpus: Corpus, config: Purif
   const lr = config.optimizer.lr === 'auto' ? 'auto' : config.optimizer.lr;
   const optimizer = sgdMomentum(1, config.optimizer.momentum); // never stepped; the summary shows the configured lr
   try {
-    const state = { eps, lr: lr as number, trusted: [], usePgd: true, suspects: [] };
+    const state = { eps, lr: lr as number, trusted: [], generators: ['linf-pgd' as const], suspects: [] };
     const options = pbeFitOptions(model, corpus, config, new Compute(model, compute), optimizer, state, controller, undefined);
     return epochChain(corpus, options.plan.epoch({ round: 0, epoch: 0, batchesDone: 0, partial: null, partialSeconds: 0, rows: [] }), { ...options, skip: 0 }).summary;
   } finally {

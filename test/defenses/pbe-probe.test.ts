@@ -75,6 +75,7 @@ describe('purify without a preset on a non-Fashion-MNIST 28x28 dataset', () => {
     expect(chosen.flipRate >= config.probe.minFlipRate || result.eps === Math.max(...config.probe.epsGrid)).toBe(true);
     for (const p of smaller) expect(p.flipRate).toBeLessThan(config.probe.minFlipRate);
     expect(logs.some((l) => l.startsWith('PGD eps') && l.includes('chosen by probe'))).toBe(true);
+    expect(result.findings.generators).toEqual(['linf-pgd']);
     expect(result.lr).toBe(config.probe.lr);
 
     const after = evaluate(model, test, attack);

@@ -26,6 +26,9 @@ describe('inspect: is this model backdoored, and towards which class?', () => {
     await initBackend('wasm');
   });
 
+  let cleanModel: Promise<Awaited<ReturnType<typeof trained>>> | undefined;
+  const trainedClean = async () => (cleanModel ??= read('train-*.tar').then(trained));
+
   async function trained(samples: Sample[]) {
     const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 3 });
     await fitModel(model, memoryCorpus(samples), { epochs: 5, batchSize: 64, lr: 0.002, seed: 3, log: () => {} });
@@ -46,7 +49,7 @@ describe('inspect: is this model backdoored, and towards which class?', () => {
     expect(infected.likelyTarget).toBe(7);
     expect(infected.concentration).toBeGreaterThan(0.5);
 
-    const cleanResult = inspectModel(await trained(clean), probeImages, opts);
+    const cleanResult = inspectModel(await trainedClean(), probeImages, opts);
     expect(cleanResult.flips).toBeGreaterThan(100);
     expect(cleanResult.concentration).toBeLessThan(0.5);
     expect(cleanResult.suspected).toBe(false);
@@ -70,7 +73,7 @@ describe('inspect: is this model backdoored, and towards which class?', () => {
     const inPatch = [25, 26, 27].flatMap((r) => [25, 26, 27].map((c) => recovered.mask[r * 28 + c])).reduce((a, v) => a + v, 0);
     expect(inPatch / recovered.maskL1).toBeGreaterThan(0.5);
 
-    const cleanResult = inspectModel(await trained(clean), probeImages, opts);
+    const cleanResult = inspectModel(await trainedClean(), probeImages, opts);
     expect(cleanResult.inversion!.trigger).toBeNull();
     expect(Math.max(...cleanResult.inversion!.classes.map((c) => c.anomaly))).toBeLessThan(2);
     expect(cleanResult.suspected).toBe(false);

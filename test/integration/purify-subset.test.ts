@@ -92,7 +92,7 @@ describe('pbe end to end on the committed subset (Blend)', () => {
     const out = join(work, 'badnets-run');
     const { result } = await purifyCommand({ ...common, ...patch, model: join(work, 'badnets-infected'), data: [join(work, 'badnets/train-*.tar')], out, config, target: 3, evalSamples: 300 });
     expect(result.findings.trigger?.target).toBe(3);
-    expect(result.findings.usePgd).toBe(false);
+    expect(result.findings.generators).toEqual(['trigger-unlearning']);
     const after = await evalCommand({ ...evalArgs, model: join(out, 'model') });
     // measured: ASR 99.9% -> 0.0%, ACC 86.8% -> 78.1% (9 epochs on 4,000 images; on 20,000 with the full schedule ACC stays within a point)
     const measured = `ACC ${before.acc} -> ${after.acc}, ASR ${before.asr} -> ${after.asr}`;

@@ -114,7 +114,7 @@ describe('run report', () => {
     const html = await runReportHtml(await readRunData(fixture.dir));
     expect(html).toContain('data-verdict="good"');
     expect(html).toContain('Backdoor removed: attack success rate 98.0% → 3.0%');
-    expect(html).toContain('600 of 2,000 training images (30.0%) flagged as suspicious');
+    expect(html).toContain('600 of 2,000 training images (30.0%) flagged as poisoned');
     expect(html).toMatch(/suspicion AUROC 1\.000/);
     for (const chart of ['acc-asr', 'loss', 'pgd', 'adversarial-share', 'trusted', 'suspicion-histogram', 'roc', 'probe-classes']) expect(html).toContain(`data-chart="${chart}"`);
     expect(html.match(/<img /g)).toHaveLength(40 + 3 * 6);
