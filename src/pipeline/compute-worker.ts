@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { workerData } from 'node:worker_threads';
 import { initBackend, type BackendRequest } from '../backend/select.js';
+import { registerDilationAwareConv2D } from '../models/dilated-conv2d.js';
 import { pgdExamples, type PgdOptions } from '../stages/pgd.js';
 import { batchGradients } from '../stages/train.js';
 
@@ -62,6 +63,7 @@ function model(): Promise<tf.LayersModel> {
   replica ??= (async () => {
     const init = workerData as ComputeWorkerData;
     await initBackend(init.backend, () => {});
+    registerDilationAwareConv2D();
     return tf.models.modelFromJSON(JSON.parse(init.topology));
   })();
   return replica;
