@@ -23,11 +23,14 @@ async function modelJsonPath(location: string): Promise<string> {
  */
 export async function loadModel(location: string): Promise<tf.LayersModel> {
   const jsonPath = await modelJsonPath(location);
-  let json: { modelTopology?: unknown; weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  let json: { format?: string; modelTopology?: unknown; weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
   try {
     json = JSON.parse(await readFile(jsonPath, 'utf8'));
   } catch (err) {
     throw modelError(jsonPath, `cannot read model.json: ${(err as Error).message}`, err);
+  }
+  if (json.format === 'graph-model') {
+    throw modelError(jsonPath, 'is a TensorFlow.js graph model, which cannot be trained; convert the Keras model to a LayersModel (tensorflowjs_converter --input_format=keras)');
   }
   if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
     throw modelError(jsonPath, 'not a TensorFlow.js LayersModel (modelTopology or weightsManifest missing)');

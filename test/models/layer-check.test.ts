@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,13 @@ describe('checkTrainable', () => {
     expect(err).toBeInstanceOf(PbeError);
     expect((err as PbeError).code).toBe('model');
     expect((err as Error).message).toMatch(/model\.json: layer "gate" \(ThresholdedReLU\)/);
+  });
+
+  it('loadModel refuses a graph model, saying how to convert', async () => {
+    const where = join(dir, 'graph');
+    await mkdir(where, { recursive: true });
+    await writeFile(join(where, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] }));
+    await expect(loadModel(where)).rejects.toThrow(/is a TensorFlow.js graph model, which cannot be trained; convert the Keras model to a LayersModel/);
   });
 
   it('loadModel gives a dilated Conv2D a form that trains', async () => {
