@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { backendError } from '../errors.js';
 import { wasmBinaryDir } from './wasm-paths.js';
+import { registerDilatedConvGradients } from './dilated-gradients.js';
 import { registerWasmKernels, wasmKernelNames } from './wasm-kernels/register.js';
 
 /** What a caller may ask for (`--backend`, or env `PBE_BACKEND`). */
@@ -67,7 +68,8 @@ const chosen = new Map<BackendRequest, BackendInfo>();
  * wasm, cpu; an explicit request takes only that one (`tensorflow`: GPU build first, then CPU build) and throws a
  * backend error naming what to install when it cannot load. With `requested` undefined, env `PBE_BACKEND` decides
  * (default `auto`). Logs the choice and the skipped candidates once per request; calling again is cheap.
- * On wasm the project kernels (`src/backend/wasm-kernels`) are registered before it returns.
+ * On wasm the project kernels (`src/backend/wasm-kernels`) are registered before it returns; on every backend the
+ * dilated-convolution gradients (`dilated-gradients.ts`).
  */
 export async function initBackend(requested?: BackendRequest, log: (msg: string) => void = defaultLog): Promise<BackendInfo> {
   const request = parseRequest(requested);
@@ -111,6 +113,7 @@ async function activate(candidate: Candidate): Promise<void> {
     if (!ok) throw new Error(`tf.setBackend('${candidate.tfName}') failed to initialise it`);
   }
   await tf.ready();
+  registerDilatedConvGradients();
   if (candidate.name === 'wasm') registerWasmKernels();
 }
 

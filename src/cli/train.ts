@@ -13,6 +13,7 @@ interface TrainCliOptions extends CommonOptions {
   batchSize: number;
   lr: number;
   seed: number;
+  width?: number;
   imageSize: string;
   classes: number;
 }
@@ -28,6 +29,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--batch-size <n>', 'batch size', intArg('--batch-size'), 128)
     .option('--lr <lr>', 'Adam learning rate', numberArg('--lr'), 0.001)
     .option('--seed <n>', 'weight init and shuffle seed', intArg('--seed'), 1)
+    .option('--width <multiplier>', 'width multiplier of resnet18 (channels 64..512 times this) and mobilenet-v2 (alpha)', numberArg('--width'))
     .option('--image-size <HxWxC>', 'input shape', '28x28x1')
     .option('--classes <n>', 'number of classes', intArg('--classes'), 10);
   addCommonOptions(cmd).action(async (o: TrainCliOptions) => {
@@ -45,7 +47,7 @@ export async function trainCommand(o: TrainCliOptions): Promise<void> {
   const { log, badSamples, progress, data } = await setup(o, true);
   const inputShape = parseImageSize(o.imageSize);
   const [height, width, channels] = inputShape;
-  const model = buildModel(o.model, { inputShape, numClasses: o.classes, seed: o.seed });
+  const model = buildModel(o.model, { inputShape, numClasses: o.classes, seed: o.seed, width: o.width });
   const corpus = shardCorpus(o.data, { ...data, expected: { height, width, channels }, badSamples, requireLabels: true });
   log(`training ${o.model} on ${corpus.urls.length} shards for ${o.epochs} epochs`);
   await fitModel(model, corpus, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, log, progress });

@@ -3,6 +3,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { modelError } from '../errors.js';
 import { writeFileAtomic } from '../pipeline/atomic-write.js';
+import { registerDilationAwareConv2D } from './dilated-conv2d.js';
+import { checkTrainable } from './layer-check.js';
 
 /** Resolves a model location (a directory holding model.json, or the model.json itself) to its model.json path. */
 async function modelJsonPath(location: string): Promise<string> {
@@ -15,14 +17,20 @@ async function modelJsonPath(location: string): Promise<string> {
   return info.isDirectory() ? join(location, 'model.json') : location;
 }
 
-/** Loads a TensorFlow.js LayersModel (model.json + weight files) from local disk. */
+/**
+ * Loads a TensorFlow.js LayersModel (model.json + weight files) from local disk and checks that pbe can train
+ * every layer of it (models/layer-check.ts): a model it cannot train fails here, naming the layer.
+ */
 export async function loadModel(location: string): Promise<tf.LayersModel> {
   const jsonPath = await modelJsonPath(location);
-  let json: { modelTopology?: unknown; weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  let json: { format?: string; modelTopology?: unknown; weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
   try {
     json = JSON.parse(await readFile(jsonPath, 'utf8'));
   } catch (err) {
     throw modelError(jsonPath, `cannot read model.json: ${(err as Error).message}`, err);
+  }
+  if (json.format === 'graph-model') {
+    throw modelError(jsonPath, 'is a TensorFlow.js graph model, which cannot be trained; convert the Keras model to a LayersModel (tensorflowjs_converter --input_format=keras)');
   }
   if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
     throw modelError(jsonPath, 'not a TensorFlow.js LayersModel (modelTopology or weightsManifest missing)');
@@ -47,13 +55,22 @@ export async function loadModel(location: string): Promise<tf.LayersModel> {
     weightData.set(b, offset);
     offset += b.byteLength;
   }
+  registerDilationAwareConv2D();
+  let model: tf.LayersModel;
   try {
-    return await tf.loadLayersModel(
+    model = await tf.loadLayersModel(
       tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs, weightData: weightData.buffer }),
     );
   } catch (err) {
     throw modelError(jsonPath, `cannot build the model: ${(err as Error).message}`, err);
   }
+  try {
+    checkTrainable(model, jsonPath);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
 }
 
 /** Saves a LayersModel as model.json + weights.bin in a directory; each file is written atomically. */
@@ -79,6 +96,7 @@ export async function saveModel(model: tf.LayersModel, dir: string): Promise<voi
 /** A copy of a model with the same architecture and weights (for the frozen reference model f0). */
 export async function cloneModel(model: tf.LayersModel): Promise<tf.LayersModel> {
   let copy: tf.LayersModel | undefined;
+  registerDilationAwareConv2D();
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       copy = await tf.loadLayersModel(tf.io.fromMemory(artifacts));

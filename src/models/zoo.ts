@@ -1,20 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
 import { usageError } from '../errors.js';
+import { mobilenetV2 } from './mobilenet-v2.js';
+import { resnet18 } from './resnet18.js';
+import { seededInit, type ModelSpec } from './spec.js';
 
-export interface ModelSpec {
-  inputShape: [number, number, number];
-  numClasses: number;
-  /** Seeds the weight initialisers, so the same seed gives the same initial model. */
-  seed?: number;
-}
+export type { ModelSpec } from './spec.js';
 
 /** A Glorot-uniform kernel initialiser per layer, seeded from the spec's seed and the layer's position. */
 function seeded(spec: ModelSpec) {
-  let layer = 0;
-  return () => ({ kernelInitializer: tf.initializers.glorotUniform(spec.seed === undefined ? {} : { seed: spec.seed * 1000 + layer++ }) });
+  const init = seededInit(spec);
+  return () => ({ kernelInitializer: init.glorot() });
 }
 
-type Builder = (spec: ModelSpec) => tf.Sequential;
+type Builder = (spec: ModelSpec) => tf.LayersModel;
 
 /** Two 3x3 convs (16, 32) with max-pooling and a 64-unit dense layer: the reference model for 28x28 data. */
 function cnnSmall(spec: ModelSpec): tf.Sequential {
@@ -52,13 +50,14 @@ function cnn4(spec: ModelSpec): tf.Sequential {
   });
 }
 
-const zoo: Record<string, Builder> = { 'cnn-small': cnnSmall, 'cnn4': cnn4 };
+const zoo: Record<string, Builder> = { 'cnn-small': cnnSmall, 'cnn4': cnn4, 'resnet18': resnet18, 'mobilenet-v2': mobilenetV2 };
 
 export const modelNames = Object.keys(zoo);
 
 /** Builds a fresh model by zoo name. Models output logits (no softmax). */
-export function buildModel(name: string, spec: ModelSpec): tf.Sequential {
+export function buildModel(name: string, spec: ModelSpec): tf.LayersModel {
   const build = zoo[name];
   if (!build) throw usageError(`unknown model "${name}"; known models: ${modelNames.join(', ')}`);
+  if (spec.width !== undefined && !(spec.width > 0)) throw usageError(`model width is expected to be a positive number, but got ${spec.width}`);
   return build(spec);
 }

@@ -1,11 +1,12 @@
 /**
  * A compute worker (run by piscina): its own backend instance and a replica of the model, refreshed from the
- * weights each task carries when their version changed. Tasks: PGD examples of a batch, logits of a batch, or the
+ * shared weights buffer a task points to when its version changed. Tasks: PGD examples of a batch, logits of a batch, or the
  * training gradients of a part of a batch (after replacing it by its PGD examples when it is adversarial).
  */
 import * as tf from '@tensorflow/tfjs';
 import { workerData } from 'node:worker_threads';
 import { initBackend, type BackendRequest } from '../backend/select.js';
+import { registerDilationAwareConv2D } from '../models/dilated-conv2d.js';
 import { pgdExamples, type PgdOptions } from '../stages/pgd.js';
 import { batchGradients } from '../stages/train.js';
 
@@ -15,10 +16,14 @@ export interface ComputeWorkerData {
   topology: string;
 }
 
+/**
+ * One version of the weights, in model.getWeights() order, flattened one after the other into shared memory:
+ * every task of that version points to the same buffer (no copy per task), and nothing writes it once published.
+ */
 export interface WeightsMessage {
   version: number;
   shapes: number[][];
-  data: Float32Array[];
+  buffer: SharedArrayBuffer;
 }
 
 export type ComputeTask =
@@ -62,6 +67,7 @@ function model(): Promise<tf.LayersModel> {
   replica ??= (async () => {
     const init = workerData as ComputeWorkerData;
     await initBackend(init.backend, () => {});
+    registerDilationAwareConv2D();
     return tf.models.modelFromJSON(JSON.parse(init.topology));
   })();
   return replica;
@@ -75,7 +81,13 @@ export default async function run(task: ComputeTask): Promise<ComputeResult> {
   if (++tasks === exitOnTask) process.exit(1);
   const m = await model();
   if (task.weights.version !== loadedVersion) {
-    const tensors = task.weights.data.map((d, i) => tf.tensor(d, task.weights.shapes[i]));
+    const all = new Float32Array(task.weights.buffer);
+    let offset = 0;
+    const tensors = task.weights.shapes.map((shape) => {
+      const size = tf.util.sizeFromShape(shape);
+      offset += size;
+      return tf.tensor(all.subarray(offset - size, offset), shape);
+    });
     m.setWeights(tensors);
     tf.dispose(tensors);
     loadedVersion = task.weights.version;

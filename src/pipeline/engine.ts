@@ -6,7 +6,6 @@ import { batch } from '../stages/batch.js';
 import { assignLabels, type LabelSource } from '../stages/label.js';
 import { mix } from '../stages/mix.js';
 import { prefetch } from '../stages/prefetch.js';
-import { ownPixels, shuffle } from '../stages/shuffle.js';
 import { skip } from '../stages/skip.js';
 import { checkpointFile, restoreTraining, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { EpochPlan } from './controller.js';
@@ -152,7 +151,8 @@ export function epochChain(
 ): { batches: Described<Batch>; summary: string } {
   const { labels } = opts;
   let batches = pipe(
-    corpus.samples(spec.keys, spec.keysName),
+    // shuffled before decoding: the buffer holds encoded bytes, not pixels
+    corpus.samples(spec.keys, spec.keysName, { bufferSize: opts.shuffleBuffer, seed: spec.seed }),
     assignLabels({
       source: labels.source,
       pseudoLabel: labels.pseudoLabel ?? (() => undefined),
@@ -160,7 +160,6 @@ export function epochChain(
         throw inputError(s, `${reason}; ${labels.requiredBy}`);
       },
     }),
-    shuffle({ bufferSize: opts.shuffleBuffer, seed: spec.seed, hold: ownPixels }),
     batch({ size: opts.batchSize }),
     mix(spec.adversarial, spec.seed),
   );

@@ -33,16 +33,21 @@ export async function writeScores(
   judged: { flagged: Uint8Array; relabel: ReadonlyMap<string, number> },
 ): Promise<void> {
   const sims = store.similarities();
-  const rows = store.keys.map((key, i) => ({
-    key,
-    url: store.urls[i],
-    suspicion: 1 - sims[i],
-    trusted: trusted.has(key),
-    flagged: judged.flagged[i] === 1,
-    pseudo_label: store.pseudoAt(i),
-    final_label: judged.relabel.get(key) ?? (labels === 'given' ? store.givenLabel(i) ?? '' : store.pseudoAt(i)),
-  }));
-  await writeCsvAtomic(join(dir, runFiles.scores), ['key', 'url', 'suspicion', 'trusted', 'flagged', 'pseudo_label', 'final_label'], rows);
+  const rows = function* () {
+    for (let i = 0; i < store.size; i++) {
+      const key = store.keys[i];
+      yield {
+        key,
+        url: store.urls[i],
+        suspicion: 1 - sims[i],
+        trusted: trusted.has(key),
+        flagged: judged.flagged[i] === 1,
+        pseudo_label: store.pseudoAt(i),
+        final_label: judged.relabel.get(key) ?? (labels === 'given' ? store.givenLabel(i) ?? '' : store.pseudoAt(i)),
+      };
+    }
+  };
+  await writeCsvAtomic(join(dir, runFiles.scores), ['key', 'url', 'suspicion', 'trusted', 'flagged', 'pseudo_label', 'final_label'], rows());
 }
 
 export async function writeRunJson(dir: string, info: Record<string, unknown>): Promise<void> {

@@ -7,7 +7,7 @@ import { relError, wasmDataIds } from './helpers.js';
 const spec = { inputShape: [28, 28, 1] as [number, number, number], numClasses: 10 };
 const BATCH = 16;
 
-let model: tf.Sequential;
+let model: tf.LayersModel;
 let vars: tf.Variable[];
 let x: tf.Tensor4D;
 let labels: tf.Tensor2D;

@@ -62,6 +62,41 @@ describe('Conv2DBackpropInput and Conv2DBackpropFilter on wasm match cpu', () =>
   });
 });
 
+describe('DepthwiseConv2dNativeBackpropInput and ...BackpropFilter on wasm match cpu', () => {
+  const cases: { shape: [number, number, number, number]; k: number; multiplier: number; stride: number; pad: 'same' | 'valid' }[] = [];
+  let n = 0;
+  for (const k of [1, 3, 5]) {
+    for (const stride of [1, 2]) {
+      for (const pad of ['same', 'valid'] as const) {
+        for (const multiplier of [1, 2]) {
+          const channels = [1, 3, 8][n++ % 3];
+          cases.push({ shape: [1 + (n % 3), 9, 8, channels], k, multiplier, stride, pad });
+        }
+      }
+    }
+  }
+  cases.push({ shape: [64, 5, 5, 16], k: 3, multiplier: 1, stride: 1, pad: 'same' });
+  it.each(cases.map((c) => [`[${c.shape}] k${c.k} x${c.multiplier} s${c.stride} ${c.pad}`, c] as const))('%s', async (_n, c) => {
+    const wShape = [c.k, c.k, c.shape[3], c.multiplier] as [number, number, number, number];
+    const xv = randn(tf.util.sizeFromShape(c.shape));
+    const wv = randn(tf.util.sizeFromShape(wShape));
+    const forward = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.depthwiseConv2d(x, w, c.stride, c.pad);
+    const outShape = (await on('cpu', () => forward(tf.tensor4d(xv, c.shape), tf.tensor4d(wv, wShape)))).shape;
+    const dyv = randn(tf.util.sizeFromShape(outShape));
+    const grads = (which: 0 | 1) => () => tf.grads((x: tf.Tensor, w: tf.Tensor) =>
+      forward(x as tf.Tensor4D, w as tf.Tensor4D).mul(tf.tensor(dyv, outShape)).sum())(
+      [tf.tensor4d(xv, c.shape), tf.tensor4d(wv, wShape)])[which];
+    for (const [name, op] of [['input', grads(0)], ['filter', grads(1)]] as const) {
+      const reference = await on('cpu', op);
+      const before = wasmDataIds();
+      const ours = await on('wasm', op);
+      expect(wasmDataIds(), `${name}: wasm buffers left behind`).toBe(before);
+      expect(ours.shape).toEqual(reference.shape);
+      expect(relError(ours.values, reference.values), `${name} gradient`).toBeLessThan(TOLERANCE);
+    }
+  });
+});
+
 describe('MaxPoolGrad on wasm matches cpu', () => {
   const pools: { shape: [number, number, number, number]; size: number; stride: number; pad: 'same' | 'valid' }[] = [
     { shape: [3, 8, 6, 5], size: 2, stride: 2, pad: 'valid' }, // exact 2x2 tiling

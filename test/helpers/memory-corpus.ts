@@ -1,15 +1,18 @@
 import type { Corpus } from '../../src/pipeline/corpus.js';
+import { pipe } from '../../src/pipeline/pipe.js';
 import { createRng } from '../../src/pipeline/random.js';
+import { shuffle } from '../../src/stages/shuffle.js';
 import type { Sample } from '../../src/sources/types.js';
 
 /** A corpus over samples held in memory (tests only): restartable, selects by key. */
 export function memoryCorpus(samples: Sample[]): Corpus {
   return {
-    samples(keys) {
+    samples(keys, _keysName, order) {
       const output = (async function* () {
         for (const s of samples) if (!keys || keys.has(s.key)) yield s;
       })();
-      return { output, summary: `memory(${samples.length})` };
+      const all = { output, summary: `memory(${samples.length})` };
+      return order ? pipe(all, shuffle<Sample>(order)) : all;
     },
   };
 }

@@ -4,18 +4,20 @@ import { batchMatMulConfig } from './batch-mat-mul.js';
 import { castConfig } from './cast.js';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
+import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.js';
+import { depthwiseBackpropInputConfig } from './depthwise-backprop-input.js';
 import { identityConfig } from './identity.js';
 import { rememberStockKernel } from './kernel-scope.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
 import { sumConfig } from './sum.js';
 
 /**
- * The project's wasm kernels. Each one replaces (or, for Conv2DBackpropFilter, adds) the wasm kernel of that name;
- * the stock one is remembered so `unregisterWasmKernels` can put it back (the bench compares both).
+ * The project's wasm kernels. Each one replaces (or, for the conv and depthwise gradients wasm lacks, adds) the wasm
+ * kernel of that name; the stock one is remembered so `unregisterWasmKernels` can put it back (the bench compares both).
  */
 const kernels: tf.KernelConfig[] = [
   conv2dBackpropInputConfig, conv2dBackpropFilterConfig, batchMatMulConfig, maxPoolGradConfig, sumConfig, identityConfig,
-  castConfig,
+  castConfig, depthwiseBackpropInputConfig, depthwiseBackpropFilterConfig,
 ];
 
 /** Names of the kernels `registerWasmKernels` installs. */
@@ -38,7 +40,7 @@ export function registerWasmKernels(): void {
   }
 }
 
-/** Restores the stock wasm kernels (and removes Conv2DBackpropFilter, which wasm does not have). Idempotent. */
+/** Restores the stock wasm kernels (and removes the ones wasm does not have). Idempotent. */
 export function unregisterWasmKernels(): void {
   for (const config of kernels) {
     const current = tf.getKernel(config.kernelName, 'wasm');
