@@ -12,7 +12,7 @@ import { poisonCommand } from './poison.js';
 import { purifyCommand } from './purify.js';
 import { trainCommand } from './train.js';
 import { createLog } from './log.js';
-import { intArg } from './common.js';
+import { intArg, numberArg } from './common.js';
 import { attackNames } from '../attacks/registry.js';
 
 interface DemoOptions {
@@ -24,6 +24,9 @@ interface DemoOptions {
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   logFormat?: 'pretty' | 'json';
   fresh?: boolean;
+  attackOption: string[];
+  target: number;
+  rate?: number;
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -35,6 +38,9 @@ export function registerDemoCommand(program: Command): void {
     .option('--train <n>', 'training images taken from the Debian dataset', intArg('--train'), 20_000)
     .option('--epochs <n>', 'epochs for the infected model', intArg('--epochs'), 8)
     .option('--out <dir>', 'where the demo writes data, models and runs', 'runs/demo')
+    .option('--attack-option <key=value>', 'an option of the attack (repeatable; see config/README.md), e.g. position=top-left', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--target <class>', 'target class', intArg('--target'), 0)
+    .option('--rate <r>', "share of training images poisoned (default: the attack's config; 0 trains a clean model)", numberArg('--rate'))
     .option('--fresh', 'redo every step (by default converted data is reused)')
     .option('--backend <name>', 'compute backend')
     .option('--log-format <format>', 'pretty or json')
@@ -65,16 +71,17 @@ async function runDemo(o: DemoOptions): Promise<void> {
   }
   log(`data: ${data.what}`);
 
-  const work = join(o.out, `${o.attack}-${trainCount}`);
-  const trigger = { patchSize: 3, patchPosition: 'bottom-right', blendRatio: 0.1, patternSeed: 0 };
-  step(2, `poison with ${o.attack} at its default rate (config/attacks/${o.attack}.json), target class 0`);
-  const poisoned = await poisonCommand({ ...common, ...trigger, data: [data.train], out: join(work, 'poisoned'), attack: o.attack, target: 0, seed: 1, shardSize: 5000 });
+  const variant = [o.attack, ...o.attackOption.map((kv) => kv.replace(/[^A-Za-z0-9.=-]+/g, '_')), o.target ? `target=${o.target}` : '', o.rate !== undefined ? `rate=${o.rate}` : ''];
+  const work = join(o.out, `${variant.filter(Boolean).join(',')}-${trainCount}`);
+  const trigger = { attackOption: o.attackOption };
+  step(2, `poison with ${o.attack} ${o.rate === undefined ? `at its default rate (config/attacks/${o.attack}.json)` : `at rate ${o.rate}`}, target class ${o.target}`);
+  const poisoned = await poisonCommand({ ...common, ...trigger, data: [data.train], out: join(work, 'poisoned'), attack: o.attack, target: o.target, rate: o.rate, seed: 1, shardSize: 5000 });
 
   step(3, `train the infected model (cnn-small, ${o.epochs} epochs)`);
   await trainCommand({ ...common, model: 'cnn-small', data: [join(work, 'poisoned/train-*.tar')], out: join(work, 'infected'), epochs: o.epochs, batchSize: 128, lr: 0.001, seed: 1, imageSize: '28x28x1', classes: 10 });
 
   step(4, 'evaluate the infected model');
-  const evalArgs = { ...common, ...trigger, data: [data.test], attack: o.attack, target: 0 };
+  const evalArgs = { ...common, ...trigger, data: [data.test], attack: o.attack, target: o.target };
   const before = await evalCommand({ ...evalArgs, model: join(work, 'infected') });
   process.stdout.write(formatEval(before));
 
@@ -82,7 +89,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const { result } = await purifyCommand({
     ...common, ...trigger,
     model: join(work, 'infected'), data: [join(work, 'poisoned/train-*.tar')], out: join(work, 'purified'),
-    evalData: [data.test], evalAttack: o.attack, target: 0, evalSamples: 1000,
+    evalData: [data.test], evalAttack: o.attack, target: o.target, evalSamples: 1000,
   });
 
   step(6, 'evaluate the purified model');
@@ -93,7 +100,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const flagged = new Map(result.store.keys.map((k, i) => [k, result.flag.flagged[i] === 1]));
   const detection = detectionMetrics(flagged, manifest);
   const similarities = result.store.similarities();
-  const separation = auroc(new Map(result.store.keys.map((k, i) => [k, 1 - similarities[i]])), manifest);
+  const separation = detection.poisoned === 0 ? NaN : auroc(new Map(result.store.keys.map((k, i) => [k, 1 - similarities[i]])), manifest);
   const recovered = result.findings.trigger;
   const probe = result.probe.find((p) => p.eps === result.eps);
   const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(1)}%`);
@@ -101,14 +108,16 @@ async function runDemo(o: DemoOptions): Promise<void> {
   process.stdout.write(
     [
       '',
-      `pbe demo: ${o.attack}, ${poisoned.poisoned} of ${poisoned.total} training images poisoned, target 0; ${data.what}`,
+      `pbe demo: ${[o.attack, ...o.attackOption].join(' ')}, ${poisoned.poisoned} of ${poisoned.total} training images poisoned, target ${o.target}; ${data.what}`,
       `                 ACC      ASR`,
       `infected      ${pct(before.acc).padStart(6)}   ${pct(before.asr).padStart(6)}`,
       `purified      ${pct(after.acc).padStart(6)}   ${pct(after.asr).padStart(6)}`,
       `probes of the infected model: PGD at eps ${result.eps} flips ${pct(probe?.flipRate)} of predictions, ${pct(probe?.concentration)} of them to class ${probe?.concentrationClass ?? '-'}; ` +
         (recovered ? `trigger inversion recovered a ${recovered.maskL1.toFixed(1)}-pixel trigger of class ${recovered.target}` : 'trigger inversion found no trigger'),
       `generator: ${result.findings.generators.join(' + ')}; lr ${result.lr}`,
-      `suspicion vs the poison manifest: AUROC ${separation.toFixed(3)}; the run's flag (${result.flag.count} samples): precision ${pct(detection.precision)}, recall ${pct(detection.recall)} (${detection.poisoned} poisoned)`,
+      detection.poisoned === 0
+        ? `no poisoned samples; the run flagged ${result.flag.count}`
+        : `suspicion vs the poison manifest: AUROC ${separation.toFixed(3)}; the run's flag (${result.flag.count} samples): precision ${pct(detection.precision)}, recall ${pct(detection.recall)} (${detection.poisoned} poisoned)`,
       `run directory: ${join(work, 'purified')}; wall time ${minutes} min`,
       '',
     ].join('\n'),
