@@ -40,8 +40,8 @@ describe('choosing generators from the probes', () => {
   it('a recovered trigger with scattered PGD flips: trigger unlearning alone', () => {
     expect(chooseGenerators(pgd(0.25), trigger).names).toEqual(['trigger-unlearning']);
   });
-  it('concentrated PGD flips: PBE as published, even with a recovered trigger', () => {
-    expect(chooseGenerators(pgd(0.8), trigger).names).toEqual(['linf-pgd']);
+  it('a recovered trigger with concentrated PGD flips: both', () => {
+    expect(chooseGenerators(pgd(0.8), trigger).names).toEqual(['linf-pgd', 'trigger-unlearning']);
   });
   it('no trigger: PBE as published', () => {
     expect(chooseGenerators(pgd(0.3), { trigger: null }).names).toEqual(['linf-pgd']);
