@@ -45,7 +45,8 @@ export function probeTriggers(model: tf.LayersModel, x: Float32Array, shape: [nu
   const classes = triggers.map(({ target, maskL1, success }, i) => ({ target, maskL1, success, anomaly: anomaly[i] }));
   const { flagged, reason } = flagClass(classes, opts);
   const trigger = flagged ? invertTrigger(model, x, shape, flagged.target, { ...opts, steps: opts.refineSteps }) : null;
-  return { classes, trigger, reason, seconds: (performance.now() - started) / 1000 };
+  const refined = trigger ? `; refined over ${opts.refineSteps} steps to ${trigger.maskL1.toFixed(1)} pixels, success ${(trigger.success * 100).toFixed(0)}%` : '';
+  return { classes, trigger, reason: reason + refined, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The decision of probeTriggers on the per-class results, and why, in words. */

@@ -231,7 +231,7 @@ async function scoreSection(run: RunData, ctx: Context): Promise<string> {
   const groupOf = (i: number) => (run.manifest ? (run.manifest.poisoned.get(scores.keys[i]) ? 'poisoned' : 'clean') : 'all samples');
   const bins = histogram(scores.suspicion, groupOf, groups, 40, run.manifest !== undefined);
   const parts: string[] = [
-    `<p>Suspicion of a sample is 1 − cos(infected model’s logits, purified model’s logits): how much purification changed the model’s view of it. Samples above the dashed line were left out of the final trusted set (flagged).${run.manifest ? ' Colours: ground truth from the poison manifest; each group’s bars sum to 100%.' : ' Give <code>pbe report --poison-manifest FILE</code> (or keep <code>poison-manifest.csv</code> beside the data) to split the histogram by ground truth.'}</p>`,
+    `<p>Suspicion of a sample is 1 − cos(infected model’s logits, purified model’s logits): how much purification changed the model’s view of it. Samples above the dashed line are flagged as poisoned (the run’s own threshold: Otsu’s split of the chord distance √(2·suspicion)).${run.manifest ? ' Colours: ground truth from the poison manifest; each group’s bars sum to 100%.' : ' Give <code>pbe report --poison-manifest FILE</code> (or keep <code>poison-manifest.csv</code> beside the data) to split the histogram by ground truth.'}</p>`,
   ];
   const figures = [
     figure(
