@@ -97,7 +97,12 @@ async function prepare(options: PurifyCliOptions) {
 export async function purifyPlan(options: PurifyCliOptions): Promise<string> {
   const { config, corpus, workers, model, backend } = await prepare(options);
   const chain = describePbe(model, corpus, config, computeOptions(workers, backend, options.weightsRefresh));
-  return `${chain}\n${JSON.stringify(config, null, 2)}\n`;
+  const inv = config.inversion;
+  const grid = (config.pgd.eps === 'auto' ? config.probe.epsGrid : [config.pgd.eps]).join(', ');
+  const probes = inv.enabled
+    ? `probes on ${config.probe.samples} samples: PGD at eps ${grid}; trigger inversion (${inv.steps} steps per class, ${inv.refineSteps} for a flagged one) -> generators linf-pgd and/or trigger-unlearning (adversarial/choose.ts)`
+    : `probe on ${config.probe.samples} samples: PGD at eps ${grid} (trigger inversion disabled) -> linf-pgd`;
+  return `${probes}\nround 0, with linf-pgd: ${chain}\n${JSON.stringify(config, null, 2)}\n`;
 }
 
 export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCommandResult> {
