@@ -80,10 +80,11 @@ describe('pbe reports bad input in one line naming the file or sample', () => {
     const out = join(dir, 'dry');
     const r = await run(['purify', '--model', model, '--data', shard, '--out', out, '--preset', 'fashion-mnist', '--compute-workers', '2', '--dry-run', '--quiet']);
     expect(r.code).toBe(0);
-    const [pipeline, ...config] = r.stdout.split('\n');
+    const [probes, pipeline, ...config] = r.stdout.split('\n');
+    expect(probes).toMatch(/^probes on 512 samples: PGD at eps 0.05; trigger inversion \(50 steps per class, 300 for a flagged one\)/);
     // every stage the first epoch runs, as the engine builds it
     expect(pipeline).toMatch(
-      /^tar\(1 shard\) -> select\(S_0: 0\) -> decode.* -> labels\(pseudo\) -> shuffle\(10000\) -> batch\(128\) -> mix\(adversarial=1, first all batches\) -> skip\(0\) -> prefetch\(2\) -> pgd\+gradients\(eps=0.05, steps=7, data-parallel on 2 workers\) -> train\(sgd lr=0.01\)$/,
+      /^round 0, with linf-pgd: tar\(1 shard\) -> select\(S_0: 0\) -> shuffle\(10000\) -> decode.* -> labels\(pseudo\) -> batch\(128\) -> mix\(adversarial=1, first all batches\) -> skip\(0\) -> prefetch\(2\) -> pgd\+gradients\(eps=0.05, steps=7, data-parallel on 2 workers\) -> train\(sgd lr=0.01\)$/,
     );
     expect(JSON.parse(config.join('\n')).pgd.eps).toBe(0.05);
     expect(existsSync(out)).toBe(false);
