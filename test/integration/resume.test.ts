@@ -53,6 +53,8 @@ describe('purify survives being killed', () => {
     writeFileSync(join(dir, 'short.json'), JSON.stringify({
       batchSize: 16,
       initialFraction: 0.25,
+      inversion: { steps: 5, refineSteps: 5 }, // the probe runs (and its state is checkpointed), cheaply
+
       keepRatio: [0.5, 0.75],
       rounds: [
         { epochs: 2, adversarial: { epochs: 2, share: 1, maxBatches: null } },
