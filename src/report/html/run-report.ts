@@ -139,7 +139,7 @@ async function found(run: RunData, ctx: Context): Promise<string> {
   }
   const inversion = info.inversion as { reason?: string; trigger?: { target: number; maskL1: number; success: number } | null } | undefined;
   if (inversion?.reason) {
-    const generators = Array.isArray(info.generators) ? (info.generators as string[]).join(' + ') : '?';
+    const generators = Array.isArray(info.generators) ? (info.generators as string[]).join(' + ') || 'no adversarial examples (no backdoor signal)' : '?';
     parts.push(`<p>Trigger inversion: ${inversion.trigger ? `<strong>recovered a ${inversion.trigger.maskL1.toFixed(1)}-pixel trigger of class ${escapeHtml(ctx.className(inversion.trigger.target))}</strong>` : 'no trigger recovered'} (${escapeHtml(inversion.reason)}). Purified with <strong>${escapeHtml(generators)}</strong>${typeof info.suspects === 'number' && info.suspects > 0 ? `; ${info.suspects} samples that leave the target once the trigger is covered were relabelled` : ''}.</p>`);
   }
   const probe = info.probe ?? [];
