@@ -7,19 +7,20 @@ import type { TriggerProbe } from './trigger-probe.js';
 export interface GeneratorChoice {
   names: GeneratorName[];
   reason: string;
+  backdoorSignal: boolean;
 }
 
 /**
  * Which generators purify this model, from the two probes of the infected model on the user's data:
  *  - linf-pgd when PGD flips at the chosen eps pile up on one class (share ≥ `minConcentration`): PBE's premise
- *    holds (blended triggers);
+ *    holds (blended triggers); also when inversion flags nothing (PBE as published: on a clean Fashion-MNIST
+ *    model it cost 0.6 points of ACC);
  *  - trigger-unlearning when masked inversion flags a class (patch-like triggers, and blends whose PGD flips
  *    scatter), alone when the PGD flips scatter, beside PGD when they concentrate.
  * Measured (20k Fashion-MNIST, Blend, cnn-small): PGD alone left ASR at 6.9%, both took it to 2.5%. On synthetic
  * squares with a noise Blend both kept ASR at 67% where PGD alone erased it (test/defenses/pbe-probe.test.ts):
  * a known limit of stamping a recovered trigger that is partly a natural feature of the class.
- * When neither probe sees a backdoor, none: the rounds fine-tune on the trusted sets without adversarial
- * examples (PGD fine-tuning of a clean Fashion-MNIST model at the probe's eps cost it 1.4 points of ACC).
+ * `backdoorSignal` says whether either probe saw a backdoor; without one, the run flags no sample as poisoned.
  */
 export function chooseGenerators(pgd: PgdProbe | undefined, triggers: Pick<TriggerProbe, 'trigger'>, minConcentration = 0.5): GeneratorChoice {
   const concentrated = pgd !== undefined && pgd.concentration >= minConcentration;
@@ -27,8 +28,8 @@ export function chooseGenerators(pgd: PgdProbe | undefined, triggers: Pick<Trigg
     ? `${(pgd.concentration * 100).toFixed(0)}% of PGD flips at eps ${pgd.eps} go to class ${pgd.concentrationClass}`
     : 'no PGD probe';
   const trigger = triggers.trigger;
-  if (!trigger && concentrated) return { names: ['linf-pgd'], reason: `inversion found no trigger; ${pgdWhy} (>= ${minConcentration * 100}%): PBE's L∞ PGD` };
-  if (!trigger) return { names: [], reason: `inversion found no trigger and ${pgdWhy} (< ${minConcentration * 100}%): no backdoor signal, so no adversarial examples` };
-  if (concentrated) return { names: ['linf-pgd', 'trigger-unlearning'], reason: `${pgdWhy} (>= ${minConcentration * 100}%) and inversion recovered a trigger of class ${trigger.target}: both` };
-  return { names: ['trigger-unlearning'], reason: `inversion recovered a trigger of class ${trigger.target}; ${pgdWhy} (< ${minConcentration * 100}%), so L∞ PGD would train on natural confusions: trigger unlearning alone` };
+  if (!trigger && concentrated) return { names: ['linf-pgd'], reason: `inversion found no trigger; ${pgdWhy} (>= ${minConcentration * 100}%): PBE's L∞ PGD`, backdoorSignal: true };
+  if (!trigger) return { names: ['linf-pgd'], reason: `inversion found no trigger and ${pgdWhy} (< ${minConcentration * 100}%): no backdoor signal; PBE's L∞ PGD as published`, backdoorSignal: false };
+  if (concentrated) return { names: ['linf-pgd', 'trigger-unlearning'], reason: `${pgdWhy} (>= ${minConcentration * 100}%) and inversion recovered a trigger of class ${trigger.target}: both`, backdoorSignal: true };
+  return { names: ['trigger-unlearning'], reason: `inversion recovered a trigger of class ${trigger.target}; ${pgdWhy} (< ${minConcentration * 100}%), so L∞ PGD would train on natural confusions: trigger unlearning alone`, backdoorSignal: true };
 }

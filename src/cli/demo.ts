@@ -114,7 +114,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
       `purified      ${pct(after.acc).padStart(6)}   ${pct(after.asr).padStart(6)}`,
       `probes of the infected model: PGD at eps ${result.eps} flips ${pct(probe?.flipRate)} of predictions, ${pct(probe?.concentration)} of them to class ${probe?.concentrationClass ?? '-'}; ` +
         (recovered ? `trigger inversion recovered a ${recovered.maskL1.toFixed(1)}-pixel trigger of class ${recovered.target}` : 'trigger inversion found no trigger'),
-      `generators: ${result.findings.generators.join(' + ') || 'none (no backdoor signal: fine-tuning without adversarial examples)'}; lr ${result.lr}`,
+      `generators: ${result.findings.generators.join(' + ')}; lr ${result.lr}`,
       detection.poisoned === 0
         ? `no poisoned samples; the run flagged ${result.flag.count}`
         : `suspicion vs the poison manifest: AUROC ${separation.toFixed(3)}; the run's flag (${result.flag.count} samples): precision ${pct(detection.precision)}, recall ${pct(detection.recall)} (${detection.poisoned} poisoned)`,

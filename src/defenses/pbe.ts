@@ -17,7 +17,7 @@ import { formatEps, type PgdOptions } from '../stages/pgd.js';
 import { cosine, topIndices } from '../stages/score.js';
 import { sgdMomentum } from '../stages/train.js';
 import { chooseEps, probeEps, type ProbePoint } from './probe.js';
-import { flagSuspicious, type Flag } from '../eval/flag.js';
+import { flagSuspicious, noFlag, type Flag } from '../eval/flag.js';
 import { chooseGenerators } from '../adversarial/choose.js';
 import type { GeneratorName } from '../adversarial/registry.js';
 import { repairLabels } from '../adversarial/repair.js';
@@ -62,7 +62,7 @@ export interface PurifyResult {
   /** The samples flagged as poisoned by the run's own threshold on the final suspicion. */
   flag: Flag;
   /** What trigger inversion found, and which generators the run used. */
-  findings: Pick<PbeState, 'trigger' | 'inversion' | 'inversionReason' | 'suspects' | 'generators'>;
+  findings: Pick<PbeState, 'trigger' | 'inversion' | 'inversionReason' | 'suspects' | 'generators' | 'backdoorSignal'>;
 }
 
 /** PBE's state in a checkpoint, beside the engine's. */
@@ -81,6 +81,8 @@ export interface PbeState {
   suspects: [string, number][];
   /** The generators the probes chose (adversarial/choose.ts). */
   generators: GeneratorName[];
+  /** Whether either probe saw a backdoor; without one no sample is flagged. */
+  backdoorSignal: boolean;
 }
 
 export interface RecoveredTrigger {
@@ -138,7 +140,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         concentrationClass: atEps?.concentrationClass,
       });
     }
-    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, inversion: inversion.classes, inversionReason: inversion.reason, suspects, generators: choice.names };
+    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, inversion: inversion.classes, inversionReason: inversion.reason, suspects, generators: choice.names, backdoorSignal: choice.backdoorSignal };
   }
   const initialConcentration = state.probe.find((p) => p.eps === state.eps)?.concentration ?? 1;
   const controller = config.controller.mode === 'adaptive' ? new AdaptiveController(config, initialConcentration) : new ScheduleController(config);
@@ -176,10 +178,14 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
       progress,
     });
     const { eps, lr, epsReason, probe } = state;
-    const flag = flagSuspicious(store.similarities().map((sim) => 1 - sim));
-    log(`flagged ${flag.count} of ${store.size} samples as poisoned (suspicion >= ${flag.threshold.toFixed(4)}, Otsu's threshold on the chord distance)`);
-    const { trigger, inversion, inversionReason, suspects, generators } = state;
-    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, inversion, inversionReason, suspects, generators } };
+    const flag = state.backdoorSignal ? flagSuspicious(store.similarities().map((sim) => 1 - sim)) : noFlag(store.size);
+    log(
+      state.backdoorSignal
+        ? `flagged ${flag.count} of ${store.size} samples as poisoned (suspicion >= ${flag.threshold.toFixed(4)}, Otsu's threshold on the chord distance)`
+        : `flagged no sample as poisoned: neither probe saw a backdoor`,
+    );
+    const { trigger, inversion, inversionReason, suspects, generators, backdoorSignal } = state;
+    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, inversion, inversionReason, suspects, generators, backdoorSignal } };
   } finally {
     optimizer.dispose();
   }

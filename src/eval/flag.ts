@@ -56,3 +56,8 @@ export function otsuThreshold(values: Float64Array | number[], bins = 256): numb
   }
   return cut;
 }
+
+/** No sample flagged (a run that saw no backdoor). */
+export function noFlag(samples: number): Flag {
+  return { threshold: Infinity, flagged: new Uint8Array(samples), count: 0 };
+}

@@ -43,10 +43,12 @@ describe('choosing generators from the probes', () => {
   it('a recovered trigger with concentrated PGD flips: both', () => {
     expect(chooseGenerators(pgd(0.8), trigger).names).toEqual(['linf-pgd', 'trigger-unlearning']);
   });
-  it('no trigger: PBE as published when PGD flips concentrate, no adversarial examples when nothing signals a backdoor', () => {
-    expect(chooseGenerators(pgd(0.7), { trigger: null }).names).toEqual(['linf-pgd']);
-    expect(chooseGenerators(pgd(0.3), { trigger: null }).names).toEqual([]);
-    expect(chooseGenerators(pgd(0.3), { trigger: null }).reason).toMatch(/no backdoor signal/);
+  it('no trigger: PBE as published; a backdoor signal only when PGD flips concentrate', () => {
+    expect(chooseGenerators(pgd(0.7), { trigger: null })).toMatchObject({ names: ['linf-pgd'], backdoorSignal: true });
+    const quiet = chooseGenerators(pgd(0.3), { trigger: null });
+    expect(quiet).toMatchObject({ names: ['linf-pgd'], backdoorSignal: false });
+    expect(quiet.reason).toMatch(/no backdoor signal/);
+    expect(chooseGenerators(pgd(0.3), trigger).backdoorSignal).toBe(true);
   });
 });
 

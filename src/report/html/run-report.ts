@@ -106,7 +106,7 @@ function summary(run: RunData, ctx: Context): string {
   }
   if (run.scores) {
     const flagged = ctx.flaggedKeys!.size;
-    lines.push(`<strong>${flagged.toLocaleString('en')} of ${run.scores.keys.length.toLocaleString('en')} training images (${pct(flagged / run.scores.keys.length)}) flagged as poisoned</strong> by the run's own threshold${typeof info.flag === 'object' && info.flag ? ` (suspicion ≥ ${Number((info.flag as { threshold: number }).threshold).toFixed(3)})` : ''}: <code>scores.csv</code> lists them with <code>flagged = 1</code>; the most suspicious are shown <a href="#flagged">below</a>.`);
+    lines.push(`<strong>${flagged.toLocaleString('en')} of ${run.scores.keys.length.toLocaleString('en')} training images (${pct(flagged / run.scores.keys.length)}) flagged as poisoned</strong> by the run's own threshold${typeof info.flag === 'object' && info.flag && typeof (info.flag as { threshold: unknown }).threshold === 'number' ? ` (suspicion ≥ ${(info.flag as { threshold: number }).threshold.toFixed(3)})` : ''}: <code>scores.csv</code> lists them with <code>flagged = 1</code>; the most suspicious are shown <a href="#flagged">below</a>.`);
   }
   if (ctx.detection && ctx.roc) {
     const d = ctx.detection;
@@ -139,7 +139,7 @@ async function found(run: RunData, ctx: Context): Promise<string> {
   }
   const inversion = info.inversion as { reason?: string; trigger?: { target: number; maskL1: number; success: number } | null } | undefined;
   if (inversion?.reason) {
-    const generators = Array.isArray(info.generators) ? (info.generators as string[]).join(' + ') || 'no adversarial examples (no backdoor signal)' : '?';
+    const generators = Array.isArray(info.generators) ? (info.generators as string[]).join(' + ') : '?';
     parts.push(`<p>Trigger inversion: ${inversion.trigger ? `<strong>recovered a ${inversion.trigger.maskL1.toFixed(1)}-pixel trigger of class ${escapeHtml(ctx.className(inversion.trigger.target))}</strong>` : 'no trigger recovered'} (${escapeHtml(inversion.reason)}). Purified with <strong>${escapeHtml(generators)}</strong>${typeof info.suspects === 'number' && info.suspects > 0 ? `; ${info.suspects} samples that leave the target once the trigger is covered were relabelled` : ''}.</p>`);
   }
   const probe = info.probe ?? [];
