@@ -117,19 +117,18 @@ const pbeCheckpointState = z.object({
   partialSeconds: z.number().nonnegative(),
   trainer: z.unknown().optional(),
   rows: z.array(z.record(z.string(), z.unknown())),
-  algorithm: z.object({
-    store: scoreStore,
-    trusted: z.array(z.string()),
-    eps: z.number().positive(),
-    lr: z.number().positive(),
-    epsReason: z.string(),
-    probe: z.array(z.unknown()),
-    trigger: z.object({ target: count, mask: z.array(finite), pattern: z.array(finite) }).loose().nullable(),
-    inversion: z.array(z.unknown()),
-    inversionReason: z.string(),
-    suspects: z.array(z.tuple([z.string(), count])),
-    usePgd: z.boolean(),
-  }),
+  // what the resume relies on; the rest of PBE's state is its own business
+  algorithm: z
+    .object({
+      store: scoreStore,
+      trusted: z.array(z.string()),
+      eps: z.number().positive(),
+      lr: z.number().positive(),
+      probe: z.array(z.unknown()),
+      trigger: z.object({ target: count, mask: z.array(finite), pattern: z.array(finite) }).loose().nullable(),
+      suspects: z.array(z.tuple([z.string(), count])),
+    })
+    .loose(),
 });
 
 /**

@@ -19,6 +19,7 @@ import { purifyPbe } from '../../src/defenses/pbe.js';
 import { loadModel, saveModel } from '../../src/models/io.js';
 import { buildModel } from '../../src/models/zoo.js';
 import { writeFileAtomic } from '../../src/pipeline/atomic-write.js';
+import { lockRunDir } from '../../src/report/run-dir.js';
 import { checkpointFile, loadCheckpoint, saveCheckpoint } from '../../src/pipeline/checkpoint.js';
 import { validatePbeState } from '../../src/pipeline/run-identity.js';
 import { ScoreStore } from '../../src/pipeline/score-store.js';
@@ -125,7 +126,7 @@ describe('1, 2, 13: a resume continues its own run on its own inputs, or refuses
     }));
     const killed = await spawnCli(args(join(dir, 'killed')), { PBE_FAILPOINT: 'train-step:5' });
     expect(killed.signal, killed.stderr).toBe('SIGKILL');
-  }, 120_000);
+  }, 300_000);
 
   it('uses the config stored with the run, not the edited file (no endless epochs)', async () => {
     const out = killedRun('edited-config');
@@ -140,7 +141,7 @@ describe('1, 2, 13: a resume continues its own run on its own inputs, or refuses
     const metrics = readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n');
     expect(metrics).toHaveLength(1 + 3 + 1); // the run's own schedule: 3 epochs, then 1
     expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).config.rounds[0].epochs).toBe(3);
-  });
+  }, 300_000);
 
   it('refuses a resume on changed data (exit 1, naming the shard); --restart starts again on the data as it is', async () => {
     const out = killedRun('changed-data');
@@ -159,7 +160,7 @@ describe('1, 2, 13: a resume continues its own run on its own inputs, or refuses
     } finally {
       writeFileSync(shard, before);
     }
-  });
+  }, 300_000);
 
   it('refuses a resume with a changed model (exit 1, naming model.json)', async () => {
     const out = killedRun('changed-model');
@@ -176,7 +177,7 @@ describe('1, 2, 13: a resume continues its own run on its own inputs, or refuses
       writeFileSync(join(model, 'weights.bin'), weights);
     }
     expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'))).toEqual(run);
-  });
+  }, 300_000);
 
   it('a fresh run refuses an --out holding another run (exit 2) unless --overwrite; a flipped checkpoint byte is refused (exit 1)', async () => {
     const out = killedRun('reused-out');
@@ -192,6 +193,20 @@ describe('1, 2, 13: a resume continues its own run on its own inputs, or refuses
     const overwritten = await runCli([...args(out), '--overwrite']);
     expect(overwritten.code, overwritten.stderr).toBe(0);
     expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).status).toBe('complete');
+  }, 300_000);
+
+  it('a run directory in use by another live process is refused (exit 2); a lock of a dead process is taken over', async () => {
+    const used = join(dir, 'in-use');
+    mkdirSync(used);
+    writeFileSync(join(used, 'run.lock'), String(process.ppid));
+    const err = await rejection(lockRunDir(used));
+    expect(exitCode(err)).toBe(2);
+    expect(err.message).toContain(`is in use by another pbe process (pid ${process.ppid}`);
+    writeFileSync(join(used, 'run.lock'), '2147483646');
+    const release = await lockRunDir(used);
+    expect(readFileSync(join(used, 'run.lock'), 'utf8')).toBe(String(process.pid));
+    await release();
+    expect(existsSync(join(used, 'run.lock'))).toBe(false);
   });
 
   it('a checkpoint whose state lies past its schedule is refused, not run forever', async () => {
@@ -200,7 +215,7 @@ describe('1, 2, 13: a resume continues its own run on its own inputs, or refuses
     const optimizer = tf.train.momentum(0.01, 0.9);
     const store = new ScoreStore(10);
     store.add('a', 'u', new Float32Array(10), 0, 1);
-    const algorithm = { store: store.snapshot(), trusted: ['a'], eps: 0.05, lr: 0.01, epsReason: '', probe: [], trigger: null, inversion: [], inversionReason: '', suspects: [], usePgd: true };
+    const algorithm = { store: store.snapshot(), trusted: ['a'], eps: 0.05, lr: 0.01, epsReason: '', probe: [], trigger: null, inversion: [], inversionReason: '', suspects: [], generators: ['linf-pgd'] };
     const state = { round: 0, epoch: 7, batchesDone: 0, partial: null, partialSeconds: 0, rows: [], algorithm };
     await saveCheckpoint(out, state, net, optimizer);
     const cfg = await loadPurifyConfig({ file: config });
@@ -500,6 +515,14 @@ describe('10, 14: manifests stay in their place; a stalled source fails in secon
     expect(Date.now() - started).toBeLessThan(5000);
     expect(stalls).toBeGreaterThanOrEqual(2); // retried before giving up
     expect(2 * openDefaults.idleTimeoutMs).toBeLessThan(60_000);
+  });
+
+  it('gs:// against a refused endpoint fails in seconds (the client\'s own retries are off), naming the URL', async () => {
+    const started = Date.now();
+    const err = await rejection(readUrl('gs://bucket/x.tar', { gsEndpoint: 'http://127.0.0.1:1', retries: 2, retryDelayMs: 10 }));
+    expect(exitCode(err)).toBe(1);
+    expect(err.message).toContain('gs://bucket/x.tar');
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 });
 
