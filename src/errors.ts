@@ -35,6 +35,18 @@ export function modelError(location: string, what: string, cause?: unknown): Pbe
   return new PbeError('model', `${location}: ${what}`, { cause });
 }
 
+/** A file pbe must write cannot be written (a read-only or full disk, a file where a directory belongs): exit 1, naming it. */
+export function outputError(path: string, cause: unknown): PbeError {
+  const e = cause as NodeJS.ErrnoException;
+  const why = e?.code === 'ENOSPC' ? 'the disk is full' : e?.code === 'EACCES' || e?.code === 'EPERM' || e?.code === 'EROFS' ? 'permission denied (read-only?)' : e?.code === 'ENOTDIR' || e?.code === 'EEXIST' ? 'a file stands where a directory is needed' : (e?.message ?? String(cause));
+  return new PbeError('input', `cannot write ${path}: ${why}${e?.code ? ` (${e.code})` : ''}`, { cause });
+}
+
+/** An fs error from writing `path` as a PbeError; a PbeError passes through. */
+export function asOutputError(path: string, err: unknown): PbeError {
+  return err instanceof PbeError ? err : outputError(path, err);
+}
+
 export function usageError(message: string): PbeError {
   return new PbeError('usage', message);
 }

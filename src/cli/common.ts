@@ -7,6 +7,7 @@ import { usageError } from '../errors.js';
 import { BadSampleLog } from '../sources/bad-samples.js';
 import type { DataOptions } from '../sources/dataset.js';
 import { formatNames, type FormatName } from '../sources/formats.js';
+import { openDefaults } from '../sources/open-options.js';
 import type { ImageSizePolicy } from '../stages/decode.js';
 import { TerminalProgress, type ProgressSink } from '../report/progress.js';
 import { createLog, wantsProgressBars, type Log, type LogFormat } from './log.js';
@@ -28,6 +29,7 @@ export interface CommonOptions {
   decodeWorkers?: number | 'auto';
   maxEntryBytes?: number;
   maxPixels?: number;
+  ioTimeout?: number;
 }
 
 /** Options every compute command takes (all of them read --data, so the data flags come too). */
@@ -38,7 +40,7 @@ export function addCommonOptions(cmd: Command): Command {
     .addOption(new Option('--log-format <format>', 'log lines: pretty (default on a terminal) or json').choices(['pretty', 'json']))
     .option('--quiet', 'no log lines')
     .addOption(new Option('--on-bad-sample <policy>', 'what a bad sample does').choices(['skip', 'fail']).default('skip'))
-    .option('--max-bad-samples <n>', 'fail once more samples than this were skipped', intArg('--max-bad-samples'), 1000);
+    .option('--max-bad-samples <n>', 'fail once more samples than this were skipped', intArg('--max-bad-samples', 0), 1000);
 }
 
 export interface Setup {
@@ -70,8 +72,9 @@ export function addDataOptions(cmd: Command): Command {
     .option('--allow-pipe', 'allow pipe:CMD data URLs, which run CMD in a shell')
     .addOption(new Option('--image-size-policy <policy>', 'an image of another size than the model input is rejected (a bad sample) or resized').choices(['reject', 'resize']).default('reject'))
     .option('--decode-workers <n>', 'decode in n worker threads (0: on the main thread; auto: cores - 1, at most 4)', workersArg, 'auto')
-    .option('--max-entry-bytes <n>', 'largest file (tar entry, record, image) read, in bytes (default 16 MiB)', intArg('--max-entry-bytes'))
-    .option('--max-pixels <n>', 'largest image decoded, in pixels, height x width (default 16777216)', intArg('--max-pixels'));
+    .option('--max-entry-bytes <n>', 'largest file (tar entry, record, image) read, in bytes (default 16 MiB)', intArg('--max-entry-bytes', 1))
+    .option('--max-pixels <n>', 'largest image decoded, in pixels, height x width (default 16777216)', intArg('--max-pixels', 1))
+    .option('--io-timeout <seconds>', `network reads: a connection silent this long is dropped and retried, and a URL that delivers nothing for twice this long fails (default ${openDefaults.idleTimeoutMs / 1000})`, numberArg('--io-timeout', { positive: true }));
 }
 
 export function defaultDecodeWorkers(): number {
@@ -91,6 +94,7 @@ export function dataOptions(o: CommonOptions, log?: Log): DataOptions {
     workers: o.decodeWorkers === undefined || o.decodeWorkers === 'auto' ? defaultDecodeWorkers() : o.decodeWorkers,
     maxEntryBytes: o.maxEntryBytes,
     maxPixels: o.maxPixels,
+    idleTimeoutMs: o.ioTimeout === undefined ? undefined : o.ioTimeout * 1000,
     log,
   };
 }
@@ -102,20 +106,40 @@ function workersArg(value: string): number | 'auto' {
   return n;
 }
 
-export function intArg(name: string) {
+/** An integer flag, at least `min` when given (`--epochs 0` is refused, not run). */
+export function intArg(name: string, min?: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n)) throw usageError(`${name} expects an integer, got "${value}"`);
+    if (value.trim() === '' || !Number.isInteger(n)) throw usageError(`${name} expects an integer, got "${value}"`);
+    if (min !== undefined && n < min) throw usageError(`${name} expects an integer >= ${min}, got ${n}`);
     return n;
   };
 }
 
-export function numberArg(name: string) {
+/** A number flag; `positive` refuses 0 and below. */
+export function numberArg(name: string, opts: { positive?: boolean } = {}) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n)) throw usageError(`${name} expects a number, got "${value}"`);
+    if (value.trim() === '' || !Number.isFinite(n)) throw usageError(`${name} expects a number, got "${value}"`);
+    if (opts.positive && !(n > 0)) throw usageError(`${name} expects a number > 0, got ${n}`);
     return n;
   };
+}
+
+/**
+ * Runs a command's work and then, also when it failed or stopped, lists its skipped samples in `csv` (when given),
+ * so that no skip goes unlisted. A failure to write the list does not hide the command's own error.
+ */
+export async function listingBadSamples<T>(badSamples: BadSampleLog, csv: string | undefined, work: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await work();
+  } catch (err) {
+    if (csv) await badSamples.writeCsv(csv).catch(() => undefined);
+    throw err;
+  }
+  if (csv) await badSamples.writeCsv(csv);
+  return result;
 }
 
 /** Trigger options shared by poison, eval, purify and demo (each attack's defaults: config/attacks/<name>.json). */

@@ -6,7 +6,7 @@ import { shardSource, writeSamples } from '../sources/dataset.js';
 import { convertFashionMnist, fashionMnistSource } from '../sources/fashion-mnist.js';
 import { formatNames, type FormatName } from '../sources/formats.js';
 import type { Sample } from '../sources/types.js';
-import { addDataOptions, dataOptions, intArg, type CommonOptions } from './common.js';
+import { addDataOptions, dataOptions, intArg, listingBadSamples, type CommonOptions } from './common.js';
 import { createLog, type LogFormat } from './log.js';
 
 interface FashionMnistCliOptions {
@@ -26,6 +26,7 @@ interface ConvertCliOptions extends CommonOptions {
   shardSize: number;
   dtype: 'uint8' | 'float32';
   shape?: string;
+  overwrite?: boolean;
 }
 
 /** `pbe data <dataset>`: public datasets to WebDataset tar shards; `pbe data convert`: between formats. */
@@ -40,10 +41,11 @@ export function registerDataCommand(program: Command): void {
     .option('--shard-size <n>', 'samples per output shard', count('--shard-size', 1), 1000)
     .addOption(new Option('--dtype <dtype>', 'msgpack pixel type').choices(['uint8', 'float32']).default('uint8'))
     .option('--shape <HxWxC>', 'convert every image to this shape (channels converted; sizes per --image-size-policy)')
+    .option('--overwrite', 'replace shards of the same --to prefix left by an earlier run (by default refused)')
     .addOption(new Option('--log-format <format>', 'log lines: pretty (default on a terminal) or json').choices(['pretty', 'json']))
     .option('--quiet', 'no log lines')
     .addOption(new Option('--on-bad-sample <policy>', 'what a bad sample does').choices(['skip', 'fail']).default('skip'))
-    .option('--max-bad-samples <n>', 'fail once more samples than this were skipped', intArg('--max-bad-samples'), 1000);
+    .option('--max-bad-samples <n>', 'fail once more samples than this were skipped', intArg('--max-bad-samples', 0), 1000);
   addDataOptions(convert).action(async (o: ConvertCliOptions) => {
     await convertCommand(o);
   });
@@ -89,14 +91,20 @@ export async function convertCommand(o: ConvertCliOptions): Promise<ConvertResul
       yield s;
     }
   })();
-  const written = await writeSamples(counted, o.to, {
-    format,
-    samplesPerShard: o.shardSize,
-    dtype: o.dtype,
-    onShard: (s) => log(`wrote ${s.path}: ${s.samples} samples`, { shard: s.index }),
-  });
   const badCsv = join(format === 'folder' ? o.to : dirname(o.to), 'bad-samples.csv');
-  await badSamples.writeCsv(badCsv);
+  const written = await listingBadSamples(badSamples, badCsv, () =>
+    writeSamples(counted, o.to, {
+      format,
+      samplesPerShard: o.shardSize,
+      dtype: o.dtype,
+      onShard: (s) => log(`wrote ${s.path}: ${s.samples} samples`, { shard: s.index }),
+      onBadSample: (err) => {
+        samples--; // read, but the output format cannot hold it: listed, not written
+        return badSamples.record(err);
+      },
+      existing: o.overwrite ? 'replace' : 'refuse',
+    }),
+  );
   const seconds = (Date.now() - started) / 1000;
   log(`converted ${samples} samples to ${format} (${written.length} file${written.length === 1 ? '' : 's'}) in ${seconds.toFixed(1)} s; ${badSamples.summary()}${badSamples.count ? `, listed in ${badCsv}` : ''}`, {
     samples,

@@ -75,7 +75,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const work = join(o.out, `${variant.filter(Boolean).join(',')}-${trainCount}`);
   const trigger = { attackOption: o.attackOption };
   step(2, `poison with ${o.attack} ${o.rate === undefined ? `at its default rate (config/attacks/${o.attack}.json)` : `at rate ${o.rate}`}, target class ${o.target}`);
-  const poisoned = await poisonCommand({ ...common, ...trigger, data: [data.train], out: join(work, 'poisoned'), attack: o.attack, target: o.target, rate: o.rate, seed: 1, shardSize: 5000 });
+  const poisoned = await poisonCommand({ ...common, ...trigger, data: [data.train], out: join(work, 'poisoned'), attack: o.attack, target: o.target, rate: o.rate, seed: 1, shardSize: 5000, overwrite: true });
 
   step(3, `train the infected model (cnn-small, ${o.epochs} epochs)`);
   await trainCommand({ ...common, model: 'cnn-small', data: [join(work, 'poisoned/train-*.tar')], out: join(work, 'infected'), epochs: o.epochs, batchSize: 128, lr: 0.001, seed: 1, imageSize: '28x28x1', classes: 10 });
@@ -88,7 +88,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   step(5, 'purify with PBE (defaults: no preset, no clean data, pseudo-labels)');
   const { result } = await purifyCommand({
     ...common, ...trigger,
-    model: join(work, 'infected'), data: [join(work, 'poisoned/train-*.tar')], out: join(work, 'purified'),
+    model: join(work, 'infected'), data: [join(work, 'poisoned/train-*.tar')], out: join(work, 'purified'), overwrite: true,
     evalData: [data.test], evalAttack: o.attack, target: o.target, evalSamples: 1000,
   });
 

@@ -7,10 +7,11 @@ import { encodePng } from '../sources/image.js';
 import { loadPurifyConfig } from '../config/load.js';
 import { inspectModel, minFlipsForSignal, type InspectResult } from '../eval/inspect.js';
 import type { Sample } from '../sources/types.js';
+import { inputError, usageError } from '../errors.js';
 import { loadModel, modelInputShape } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
 import { writeInspectReport } from '../report/html/inspect-report.js';
-import { addCommonOptions, intArg, numberArg, setup, type CommonOptions } from './common.js';
+import { addCommonOptions, intArg, listingBadSamples, numberArg, setup, type CommonOptions } from './common.js';
 
 interface InspectCliOptions extends CommonOptions {
   model: string;
@@ -21,6 +22,7 @@ interface InspectCliOptions extends CommonOptions {
   out?: string;
   inversion: boolean;
   report?: string;
+  badSamples?: string;
 }
 
 export function registerInspectCommand(program: Command): void {
@@ -29,12 +31,13 @@ export function registerInspectCommand(program: Command): void {
     .description('is this model backdoored, and towards which class? (adversarial target concentration, no labels needed)')
     .requiredOption('--model <dir>', 'TensorFlow.js model directory or model.json')
     .requiredOption('--data <specs...>', 'images to probe with (labels not needed)')
-    .option('--samples <n>', 'images probed', intArg('--samples'), 512)
-    .option('--threshold <q>', 'concentration from which a backdoor is suspected (a clean Fashion-MNIST cnn-small: 0.37, Blend-infected: 0.71)', numberArg('--threshold'), 0.5)
+    .option('--samples <n>', 'images probed', intArg('--samples', 1), 512)
+    .option('--threshold <q>', 'concentration from which a backdoor is suspected (a clean Fashion-MNIST cnn-small: 0.37, Blend-infected: 0.71)', numberArg('--threshold', { positive: true }), 0.5)
     .option('--json', 'print one JSON object')
     .option('--no-inversion', 'skip masked trigger inversion (the probe that finds patch triggers; ~1 s per class and 100 images on 2 cores)')
     .option('--out <dir>', 'write inspect.json and, when a trigger is recovered, its mask, pattern and an example stamped image as PNGs')
-    .option('--report <file>', 'also write the verdict as an HTML page (where PGD flips land, the per-class inverted mask sizes, the recovered trigger)');
+    .option('--report <file>', 'also write the verdict as an HTML page (where PGD flips land, the per-class inverted mask sizes, the recovered trigger)')
+    .option('--bad-samples <csv>', 'list the skipped samples (url,key,reason) in this file (default with --out: OUT/bad-samples.csv)');
   addCommonOptions(cmd).action(async (o: InspectCliOptions) => {
     const { result, written } = await inspectCommand(o);
     if (o.report) {
@@ -46,16 +49,23 @@ export function registerInspectCommand(program: Command): void {
 }
 
 export async function inspectCommand(o: InspectCliOptions): Promise<{ result: InspectResult; written: string[] }> {
-  const { badSamples } = await setup(o);
+  if (!(o.threshold <= 1)) throw usageError(`--threshold expects a share in (0, 1], got ${o.threshold}`);
+  const { log, badSamples, data } = await setup(o);
   const model = await loadModel(o.model);
   const [height, width, channels] = modelInputShape(model, o.model);
-  const corpus = shardCorpus(o.data, { expected: { height, width, channels }, badSamples });
+  const corpus = shardCorpus(o.data, { ...data, expected: { height, width, channels }, badSamples });
   const config = await loadPurifyConfig({});
-  const samples: Sample[] = [];
-  for await (const s of corpus.samples().output) {
-    samples.push(s);
-    if (samples.length >= o.samples) break;
-  }
+  const badCsv = o.badSamples ?? (o.out ? join(o.out, 'bad-samples.csv') : undefined);
+  const samples = await listingBadSamples(badSamples, badCsv, async () => {
+    const kept: Sample[] = [];
+    for await (const s of corpus.samples().output) {
+      kept.push(s);
+      if (kept.length >= o.samples) break;
+    }
+    if (kept.length === 0) throw inputError({ url: 'inspect data' }, 'no usable samples (every one was skipped as bad)');
+    return kept;
+  });
+  if (badSamples.count > 0) log(`inspect skipped ${badSamples.summary()}${badCsv ? `, listed in ${badCsv}` : ' (--bad-samples FILE lists them)'}`);
   const inversion = { ...config.inversion, enabled: o.inversion !== false && config.inversion.enabled, seed: config.seed };
   const result = inspectModel(model, samples, { ...config.probe, ...config.pgd, threshold: o.threshold, inversion });
   const written = o.out ? await writeInspectFiles(o.out, result, samples[0], [height, width, channels]) : [];

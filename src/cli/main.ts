@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { PbeError } from '../errors.js';
-import { exitCodes, StoppedError } from '../pipeline/stop-signal.js';
+import { Command } from 'commander';
+import { runProgram } from './exit-code.js';
 import { registerDataCommand } from './data.js';
 import { registerDemoCommand } from './demo.js';
 import { registerEvalCommand } from './eval.js';
@@ -25,23 +24,5 @@ registerInspectCommand(program);
 registerReportCommand(program);
 registerDemoCommand(program);
 
-/** Exit codes: 0 ok, 1 bad input or model, 2 usage or config, 3 backend, 70 internal error, 75 stopped by a signal after a checkpoint (resume with --resume). */
-function exitCode(err: unknown): number {
-  if (err instanceof StoppedError) return exitCodes.stopped;
-  if (err instanceof PbeError) return err.code === 'usage' || err.code === 'config' ? 2 : err.code === 'backend' ? 3 : 1;
-  return 70;
-}
-
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
-  if (err instanceof PbeError || err instanceof StoppedError) {
-    process.stderr.write(`pbe: ${err.message}\n`);
-  } else {
-    const stage = (err as { stage?: string }).stage;
-    process.stderr.write(`pbe: internal error${stage ? ` in ${stage}` : ''}: ${(err as Error).message ?? err}\n`);
-    if (process.env.PBE_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-  }
-  process.exit(exitCode(err));
-}
+const code = await runProgram(program, process.argv);
+if (code !== 0) process.exit(code);

@@ -7,15 +7,17 @@ import { attackNames, triggerFor } from '../attacks/registry.js';
 import { loadPurifyConfig } from '../config/load.js';
 import { describePbe, purifyPbe, type PbeCheckpoint, type PurifyResult } from '../defenses/pbe.js';
 import { evaluate, loadEvalSet, type EvalResult } from '../eval/evaluate.js';
-import { loadModel, modelInputShape, saveModel } from '../models/io.js';
+import { loadModel, modelFiles, modelInputShape, modelNumClasses, saveModel } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
 import { checkpointFile, loadCheckpoint } from '../pipeline/checkpoint.js';
+import { changedInputsError, identityChanges, runIdentity, storedIdentitySchema, validatePbeState, type RunIdentity } from '../pipeline/run-identity.js';
+import { validatePurifyConfig, type PurifyConfig } from '../config/schema.js';
 import { existsSync } from 'node:fs';
 import { StopSignal, StoppedError } from '../pipeline/stop-signal.js';
-import { usageError } from '../errors.js';
+import { PbeError, usageError } from '../errors.js';
 import { version as tfVersion } from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
-import { runFiles, writeMetrics, writeRunJson, writeScores } from '../report/run-dir.js';
+import { claimRunDir, lockRunDir, runFiles, writeMetrics, writeRunJson, writeScores } from '../report/run-dir.js';
 import { writePurifyReport } from '../report/write-report.js';
 import { addCommonOptions, addTriggerOptions, intArg, numberArg, setup, triggerOptions, type CommonOptions, type TriggerCliOptions } from './common.js';
 
@@ -35,6 +37,8 @@ export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
   evalSamples: number;
   checkpointEvery?: number;
   resume?: string;
+  restart?: boolean;
+  overwrite?: boolean;
   computeWorkers?: number;
   weightsRefresh?: 'steps' | 'epoch';
   dryRun?: boolean;
@@ -47,7 +51,9 @@ export function registerPurifyCommand(program: Command): void {
     .option('--model <dir>', 'infected TensorFlow.js model (directory or model.json)')
     .option('--data <specs...>', 'the data to purify with (tar shards; labels optional)')
     .option('--out <dir>', 'run directory: model/, metrics.csv, scores.csv, run.json, bad-samples.csv, report.html, checkpoint/')
-    .option('--resume <dir>', 'continue the run in this run directory from its last checkpoint, with its original options')
+    .option('--resume <dir>', 'continue the run in this run directory from its last checkpoint, with its original options and config; refused when its data or model changed')
+    .option('--restart', 'with --resume: start that run again from the beginning (its options and config, the data as it is now)')
+    .option('--overwrite', 'let a new run replace the run already in --out (its checkpoint, run.json and results)')
     .option('--compute-workers <n>', 'worker threads for PGD and scoring (default: one per core on wasm/cpu, none on tensorflow backends)', intArg('--compute-workers'))
     .addOption(new Option('--weights-refresh <when>', 'when worker replicas get new weights: steps (exact; workers compute PGD and gradients data-parallel) or epoch (PGD with stale weights, overlapped with training on the main thread)').choices(['steps', 'epoch']).default('steps'))
     .option('--dry-run', 'print the pipeline and the merged config, then exit without computing')
@@ -60,8 +66,8 @@ export function registerPurifyCommand(program: Command): void {
     .option('--seed <n>', 'seed of every random choice', intArg('--seed'))
     .option('--eval-data <specs...>', 'labelled test shards: report ACC each epoch')
     .option('--eval-attack <name>', `trigger for ASR each epoch: ${attackNames.join('|')}`)
-    .option('--target <class>', 'target class of --eval-attack', intArg('--target'), 0)
-    .option('--eval-samples <n>', 'test samples used for the per-epoch ACC/ASR', intArg('--eval-samples'), 1000);
+    .option('--target <class>', 'target class of --eval-attack', intArg('--target', 0), 0)
+    .option('--eval-samples <n>', 'test samples used for the per-epoch ACC/ASR', intArg('--eval-samples', 1), 1000);
   addTriggerOptions(addCommonOptions(cmd)).action(async (o: PurifyCliOptions) => {
     if (o.dryRun) process.stdout.write(await purifyPlan(o));
     else await purifyCommand(o);
@@ -74,9 +80,14 @@ export interface PurifyCommandResult {
   after?: EvalResult;
 }
 
-/** What purify and its dry run share: the run's options, the merged config, the model and the corpus. */
+/**
+ * What purify and its dry run share: the run's options, the merged config, the model and the corpus. A resumed
+ * run takes its options and its config from its run.json (never the config file again).
+ */
 async function prepare(options: PurifyCliOptions) {
-  const o = options.resume ? await resumeOptions(options.resume) : options;
+  if (options.restart && !options.resume) throw usageError('--restart goes with --resume RUN_DIR (a new run into an --out in use takes --overwrite)');
+  const stored = options.resume ? await storedRun(options.resume) : undefined;
+  const o = stored ? stored.options : options;
   if (!o.model || !o.data || !o.out) throw usageError('purify needs --model, --data and --out (or --resume RUN_DIR)');
   const context = await setup(options, true);
   const overrides: Record<string, unknown> = {};
@@ -84,13 +95,15 @@ async function prepare(options: PurifyCliOptions) {
   if (o.seed !== undefined) overrides.seed = o.seed;
   if (o.eps !== undefined) overrides.pgd = { eps: o.eps };
   if (o.lr !== undefined) overrides.optimizer = { lr: o.lr };
-  const config = await loadPurifyConfig({ preset: o.preset, file: o.config, overrides });
+  const config = stored ? stored.config : await loadPurifyConfig({ preset: o.preset, file: o.config, overrides });
   const model = await loadModel(o.model);
   const [height, width, channels] = modelInputShape(model, o.model);
+  const numClasses = modelNumClasses(model);
+  if (o.evalAttack && o.target >= numClasses) throw usageError(`--target ${o.target} is not a class of the model (classes 0..${numClasses - 1})`);
   const expected = { height, width, channels };
-  const corpus = shardCorpus(o.data, { ...context.data, expected, badSamples: context.badSamples });
+  const corpus = shardCorpus(o.data, { ...context.data, expected, numClasses, badSamples: context.badSamples });
   const workers = o.computeWorkers ?? defaultComputeWorkers(context.backend);
-  return { o: { ...o, out: o.out }, ...context, config, model, expected, corpus, workers };
+  return { o: { ...o, out: o.out }, ...context, config, model, expected, numClasses, corpus, workers, stored };
 }
 
 /** The pipeline purify would run and its merged config (`--dry-run`). */
@@ -107,10 +120,41 @@ export async function purifyPlan(options: PurifyCliOptions): Promise<string> {
 
 export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCommandResult> {
   const started = Date.now();
-  const { o, log, backend, badSamples, progress, data, config, model, expected, corpus, workers } = await prepare(options);
+  const { stored, ...prepared } = await prepare(options);
+  const { o, log, config, corpus } = prepared;
   const out = o.out;
-  const resume = options.resume && existsSync(checkpointFile(out)) ? await loadCheckpoint<PbeCheckpoint['state']>(out) : undefined;
-  if (options.resume && !resume) log(`--resume ${out}: no checkpoint was written yet; starting the run from the beginning`);
+  const files = await modelFiles(o.model);
+  let identity: RunIdentity;
+  let resume: PbeCheckpoint | undefined;
+  if (stored) {
+    identity = await runIdentity(config, corpus.urls, files, stored.identity.runId);
+    const changes = identityChanges(stored.identity, identity);
+    if (changes.length > 0 && !options.restart) throw changedInputsError(out, changes);
+    if (options.restart) {
+      log(`--restart: starting the run in ${out} again from the beginning${changes.length ? ` (changed since it started: ${changes.join('; ')})` : ''}`);
+      await claimRunDir(out, { overwrite: true });
+      identity = await runIdentity(config, corpus.urls, files);
+    } else if (existsSync(checkpointFile(out))) {
+      resume = await loadCheckpoint<PbeCheckpoint['state']>(out, { validateState: (state) => validatePbeState(state, config) });
+    } else {
+      log(`--resume ${out}: no checkpoint was written yet; starting the run from the beginning`);
+    }
+  } else {
+    await claimRunDir(out, { overwrite: o.overwrite });
+    identity = await runIdentity(config, corpus.urls, files);
+  }
+  const unlock = await lockRunDir(out);
+  try {
+    return await runPurify({ ...prepared, identity, resume, started });
+  } finally {
+    await unlock();
+  }
+}
+
+type Prepared = Omit<Awaited<ReturnType<typeof prepare>>, 'stored'>;
+
+async function runPurify({ o, log, backend, badSamples, progress, data, config, model, expected, corpus, workers, identity, resume, started }: Prepared & { identity: RunIdentity; resume: PbeCheckpoint | undefined; started: number }): Promise<PurifyCommandResult> {
+  const out = o.out;
 
   let evaluateModel: ((m: typeof model) => EvalResult) | undefined;
   if (o.evalData) {
@@ -123,9 +167,10 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
 
   const runInfo = {
     command: 'purify',
-    args: { ...o, resume: undefined, backend: undefined, logFormat: undefined, quiet: undefined },
+    args: { ...o, resume: undefined, restart: undefined, overwrite: undefined, backend: undefined, logFormat: undefined, quiet: undefined },
     preset: o.preset ?? null,
     config,
+    identity: { runId: identity.runId, data: identity.data, model: identity.model },
     backend,
     versions: { node: process.version, tfjs: tfVersion.tfjs },
   };
@@ -147,14 +192,18 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
       compute: computeOptions(workers, backend, o.weightsRefresh),
     });
   } catch (err) {
-    if (err instanceof StoppedError) await writeRunJson(out, { ...runInfo, status: 'stopped', stoppedAt: new Date().toISOString() });
+    // a stopped or failed run says so in run.json and still lists what it skipped
+    const stopped = err instanceof StoppedError;
+    const ended = { status: stopped ? 'stopped' : 'failed', ...(stopped ? {} : { error: (err as Error).message }), endedAt: new Date().toISOString(), badSamples: badSamples.count };
+    await writeRunJson(out, { ...runInfo, ...ended }).catch(() => undefined);
+    await badSamples.writeCsv(join(out, runFiles.badSamples)).catch(() => undefined);
     throw err;
   } finally {
     stop.uninstall();
   }
+  await badSamples.writeCsv(join(out, runFiles.badSamples));
   await saveModel(model, join(out, runFiles.model));
   await writeScores(out, result.store, result.trusted, config.labels, { flagged: result.flag.flagged, relabel: new Map(result.findings.suspects) });
-  await badSamples.writeCsv(join(out, 'bad-samples.csv'));
   const after = evaluateModel?.(model);
   await writeRunJson(out, {
     ...runInfo,
@@ -193,16 +242,26 @@ function defaultComputeWorkers(backend: BackendInfo): number {
   return backend.name === 'wasm' || backend.name === 'cpu' ? Math.min(4, availableParallelism()) : 0;
 }
 
-/** The options a run was started with, from its run.json. */
-async function resumeOptions(runDir: string): Promise<PurifyCliOptions> {
+/** The options, config and identity a run was started with, from its run.json. */
+async function storedRun(runDir: string): Promise<{ options: PurifyCliOptions; config: PurifyConfig; identity: RunIdentity }> {
   const path = join(runDir, runFiles.runJson);
-  let info: { args?: PurifyCliOptions; status?: string };
+  let info: { args?: PurifyCliOptions; status?: string; config?: unknown; identity?: unknown };
   try {
     info = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
     throw usageError(`--resume ${runDir}: cannot read ${path} (${(err as Error).message})`);
   }
-  if (!info.args) throw usageError(`--resume ${runDir}: ${path} has no recorded options`);
+  if (!info?.args) throw usageError(`--resume ${runDir}: ${path} has no recorded options`);
   if (info.status === 'complete') throw usageError(`--resume ${runDir}: this run is already complete`);
-  return { ...info.args, out: runDir };
+  const identity = storedIdentitySchema.safeParse({ ...(info.identity as object), config: info.config });
+  if (!identity.success) {
+    throw usageError(`--resume ${runDir}: ${path} records no data fingerprint (a run of an older pbe?), so a resume cannot be checked; start a new run with --overwrite`);
+  }
+  let config: PurifyConfig;
+  try {
+    config = validatePurifyConfig(info.config);
+  } catch (err) {
+    throw new PbeError('input', `--resume ${runDir}: the config stored in ${path} is invalid: ${(err as Error).message}`, { cause: err });
+  }
+  return { options: { ...info.args, out: runDir }, config, identity: { ...identity.data, config } };
 }

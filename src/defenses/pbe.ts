@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PurifyConfig } from '../config/schema.js';
+import { inputError } from '../errors.js';
 import { AdaptiveController, ScheduleController } from '../pipeline/controller.js';
 import { Compute, forEachInferenceBatch, mainThread, type ComputeOptions } from '../pipeline/compute.js';
 import type { Corpus } from '../pipeline/corpus.js';
@@ -116,9 +117,9 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     store = ScoreStore.fromSnapshot(state.store);
   } else {
     const numClasses = model.outputs[0].shape[1] as number;
-    const reference = await referencePass(compute, corpus, config, numClasses, log, progress);
+    const reference = await referencePass(compute, corpus, config, numClasses, log, progress, opts.stop);
     store = reference.store;
-    if (store.size === 0) throw new Error('purify: the data has no samples');
+    if (store.size === 0) throw inputError({ url: 'purify' }, 'the data has no usable samples (every one was skipped as bad: see bad-samples.csv)');
     const { eps, epsReason, probe } = pickEps(model, reference.probe, store, config, log);
     const atEps = probe.find((p) => p.eps === eps);
     const lr = config.optimizer.lr === 'auto' ? config.probe.lr : config.optimizer.lr;
@@ -163,7 +164,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         {
           onRoundEnd: async ({ round }) => {
             if (compute.workers > 0) compute.pool().refreshWeights(model);
-            await similarityPass(compute, corpus, store, config.batchSize, log, round, progress);
+            await similarityPass(compute, corpus, store, config.batchSize, log, round, progress, opts.stop);
             const keep = controller.keepRatio(round);
             state.trusted = topIndices(store.similarities(), keep).map((i) => store.keys[i]);
             state.store = store.snapshot();
@@ -254,6 +255,7 @@ async function referencePass(
   numClasses: number,
   log: PurifyOptions['log'],
   progress: ProgressSink,
+  stop?: StopSignal,
 ): Promise<ReferenceResult> {
   const store = new ScoreStore(numClasses);
   const probe: Sample[] = [];
@@ -267,7 +269,7 @@ async function referencePass(
       else if (probe.length < config.probe.samples && hashUniform(s.key, config.seed + 1) < 0.5) probe.push(s);
     });
     progress({ kind: 'pass', name: 'reference', done: store.size + duplicates });
-  });
+  }, stop);
   if (duplicates > 0) log(`reference pass: ${duplicates} duplicate keys ignored (first occurrence kept)`);
   log(`reference pass: ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return { store, probe };
@@ -301,23 +303,33 @@ async function similarityPass(
   log: PurifyOptions['log'],
   round: number,
   progress: ProgressSink,
+  stop?: StopSignal,
 ): Promise<void> {
   const started = performance.now();
   const k = store.numClasses;
   let done = 0;
+  let unknown: Sample | undefined;
   progress({ kind: 'pass', name: 'scoring', done, total: store.size });
   await forEachInferenceBatch(corpus.samples().output, Math.max(size, 256), async (samples, x, shape) => {
     const logits = await compute.logits(x, shape);
     failpoint('similarity-batch');
     samples.forEach((s, i) => {
       const index = store.indexOf(s.key);
-      if (index === undefined) return;
+      if (index === undefined) {
+        unknown ??= s;
+        return;
+      }
       const [ref, offset] = store.reference(index);
       store.setSimilarity(index, cosine(ref, offset, logits, i * k, k));
     });
     done += samples.length;
     progress({ kind: 'pass', name: 'scoring', done, total: store.size });
-  });
+  }, stop);
+  // the data must be the reference pass's: a changed corpus would leave stale similarities
+  if (unknown || done !== store.size) {
+    const what = unknown ? `sample ${unknown.key} (${unknown.url}) was not in it` : `${done} samples were read, ${store.size} then`;
+    throw inputError({ url: 'purify' }, `the data changed since the run's reference pass: ${what}; start the run again (--resume DIR --restart)`);
+  }
   log(`round ${round}: similarity pass over ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 

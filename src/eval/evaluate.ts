@@ -3,6 +3,7 @@ import { poisonedLabel, type PoisonMode } from '../attacks/poison.js';
 import type { Trigger } from '../attacks/trigger.js';
 import type { Sample } from '../sources/types.js';
 import { argmax, predictLogits } from '../stages/score.js';
+import { inputError } from '../errors.js';
 
 /** A labelled evaluation set held in memory (a test split: thousands of samples, not the training corpus). */
 export interface EvalSet {
@@ -54,7 +55,7 @@ export interface EvalResult {
 }
 
 export function evaluate(model: tf.LayersModel, set: EvalSet, attack?: AttackEval): EvalResult {
-  if (set.samples.length === 0) throw new Error('evaluate: the evaluation set has no labelled samples');
+  if (set.samples.length === 0) throw inputError({ url: 'evaluation data' }, 'no usable labelled samples (every one was skipped as bad, or none has a label: see bad-samples.csv)');
   const { height, width, channels } = set.samples[0];
   const shape: [number, number, number] = [height, width, channels];
   const predicted = predictClasses(model, set.samples.map((s) => s.pixels), shape);

@@ -1,3 +1,4 @@
+import { StoppedError, type StopSignal } from './stop-signal.js';
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendRequest } from '../backend/select.js';
 import type { Sample } from '../sources/types.js';
@@ -51,6 +52,7 @@ export async function forEachInferenceBatch(
   samples: AsyncIterable<Sample>,
   size: number,
   fn: (batch: Sample[], x: Float32Array, shape: Shape4) => Promise<void>,
+  stop?: StopSignal,
 ): Promise<void> {
   let pending: Sample[] = [];
   const flush = async () => {
@@ -60,6 +62,8 @@ export async function forEachInferenceBatch(
     await fn(batch, b.x, b.shape);
   };
   for await (const s of samples) {
+    // a pass over all data takes long: a stop request ends it (the run resumes from its last checkpoint)
+    if (stop?.stopRequested) throw new StoppedError(stop.stopRequested);
     pending.push(s);
     if (pending.length === size) await flush();
   }

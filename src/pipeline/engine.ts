@@ -197,7 +197,12 @@ export async function fit<S>(model: tf.LayersModel, opts: FitOptions<S>): Promis
   let lastEpochSamples: number | undefined;
   while (state.round < plan.rounds) {
     const { round, epoch } = state;
-    if (epoch === plan.epochs(round)) {
+    if (opts.stop?.stopRequested) {
+      // also between epochs and rounds (an epoch of no batches never reaches the check after a step)
+      await save();
+      throw new StoppedError(opts.stop.stopRequested, checkpointFile(opts.checkpoint?.dir ?? '.'));
+    }
+    if (epoch >= plan.epochs(round)) {
       for (const c of callbacks) await c.onRoundEnd?.(state);
       state.round++;
       state.epoch = 0;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { inputError, usageError } from '../errors.js';
 import type { ProgressSink } from '../report/progress.js';
 import type { Corpus } from './corpus.js';
 import { fit } from './engine.js';
@@ -17,6 +18,7 @@ export interface FitOptions {
 
 /** Plain supervised training with Adam on the labels in the shards (how `pbe train` makes a model), on the engine. */
 export async function fitModel(model: tf.LayersModel, corpus: Corpus, opts: FitOptions): Promise<void> {
+  if (!Number.isInteger(opts.epochs) || opts.epochs < 1) throw usageError(`fitModel: options.epochs is expected to be a positive integer, but got ${opts.epochs}`);
   const optimizer = tf.train.adam(opts.lr);
   try {
     await fit(model, {
@@ -33,7 +35,14 @@ export async function fitModel(model: tf.LayersModel, corpus: Corpus, opts: FitO
       shuffleBuffer: opts.shuffleBuffer ?? 20_000,
       log: opts.log,
       describeEpoch: (row) => `epoch ${row.epoch + 1}/${opts.epochs}: loss ${row.loss.toFixed(4)} on ${row.samples} samples in ${row.seconds.toFixed(1)} s`,
-      callbacks: [{ onEpochEnd: (row) => opts.onEpoch?.(row.epoch, row.loss, model) }],
+      callbacks: [
+        {
+          onEpochEnd: (row) => {
+            if (row.samples === 0) throw inputError({ url: 'training data' }, 'no usable labelled samples (every one was skipped as bad: see bad-samples.csv)');
+            return opts.onEpoch?.(row.epoch, row.loss, model);
+          },
+        },
+      ],
       progress: opts.progress,
     });
   } finally {

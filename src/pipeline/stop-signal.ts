@@ -33,8 +33,8 @@ export class StopSignal {
 
 /** Thrown by a run that stopped on request after writing its checkpoint. */
 export class StoppedError extends Error {
-  constructor(readonly signal: string, readonly checkpoint: string) {
-    super(`stopped on ${signal}; resume with --resume (checkpoint ${checkpoint})`);
+  constructor(readonly signal: string, readonly checkpoint?: string) {
+    super(`stopped on ${signal}; resume with --resume${checkpoint ? ` (checkpoint ${checkpoint})` : ''}`);
     this.name = 'StoppedError';
   }
 }

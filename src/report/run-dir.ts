@@ -1,4 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { outputError, usageError } from '../errors.js';
 import { writeFileAtomic } from '../pipeline/atomic-write.js';
 import type { ScoreStore } from '../pipeline/score-store.js';
 import type { EpochRow } from '../pipeline/engine.js';
@@ -10,7 +13,85 @@ export const runFiles = {
   metrics: 'metrics.csv',
   scores: 'scores.csv',
   runJson: 'run.json',
+  badSamples: 'bad-samples.csv',
+  checkpoint: 'checkpoint',
+  lock: 'run.lock',
 };
+
+/**
+ * Makes `dir` the directory of a new run. One that holds another run (a run.json or a checkpoint) is refused
+ * unless `overwrite`, which removes that run's files first; a directory that cannot be written is refused before
+ * any work is done.
+ */
+export async function claimRunDir(dir: string, opts: { overwrite?: boolean; resumeHint?: string } = {}): Promise<void> {
+  const held = [runFiles.runJson, runFiles.checkpoint].filter((f) => existsSync(join(dir, f)));
+  if (held.length > 0 && !opts.overwrite) {
+    const status = readStatus(dir);
+    throw usageError(
+      `--out ${dir} holds another run (${held.join(', ')}${status ? `; status ${status}` : ''}): ${opts.resumeHint ?? `pass --resume ${dir} to continue it`}, or --overwrite to replace it`,
+    );
+  }
+  if (held.length > 0) {
+    for (const f of [runFiles.checkpoint, runFiles.runJson, runFiles.metrics, runFiles.scores, runFiles.model, runFiles.badSamples, 'report.html', 'report-images.json']) {
+      await rm(join(dir, f), { recursive: true, force: true });
+    }
+  }
+  await ensureWritableDir(dir);
+}
+
+function readStatus(dir: string): string | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, runFiles.runJson), 'utf8')).status;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Creates `dir` and proves it writable, so that a command fails before its work, not after (exit 1, naming it). */
+export async function ensureWritableDir(dir: string): Promise<void> {
+  const probe = join(dir, `.pbe-write-test.${process.pid}`);
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(probe, 'x');
+  } catch (err) {
+    throw outputError(dir, err);
+  } finally {
+    await rm(probe, { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Holds `dir/run.lock` (the process id) while a run writes into it: a second process is refused. A lock left by a
+ * process that no longer runs is taken over. Returns the release.
+ */
+export async function lockRunDir(dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, runFiles.lock);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const file = await open(path, 'wx');
+      await file.writeFile(String(process.pid));
+      await file.close();
+      return () => rm(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw outputError(path, err);
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) {
+        throw usageError(`${dir} is in use by another pbe process (pid ${pid}, ${path}); wait for it to finish or stop it`);
+      }
+      await rm(path, { force: true });
+    }
+  }
+  throw usageError(`${dir}: cannot take ${path}`);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export const metricsColumns: (keyof EpochRow)[] = [
   'round', 'epoch', 'adversarialShare', 'adversarialBatches', 'trusted', 'samples', 'loss',

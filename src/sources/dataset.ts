@@ -1,3 +1,6 @@
+import { rm } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { usageError } from '../errors.js';
 import { createRng, shuffleInPlace } from '../pipeline/random.js';
 import { decode, type DecodeOptions } from '../stages/decode.js';
 import { shuffle } from '../stages/shuffle.js';
@@ -6,6 +9,7 @@ import { formatOf, formats, type FormatName, type WriterOptions } from './format
 import { schemeOf } from './open.js';
 import { expandShardSpec, partitionShards } from './shard-spec.js';
 import type { TarReadOptions } from './tar-reader.js';
+import { existingShards } from './tar-writer.js';
 import type { RawSample, Sample, SampleSource } from './types.js';
 
 /**
@@ -64,10 +68,28 @@ export function rawSource(spec: string | readonly string[], opts: RawSourceOptio
   };
 }
 
+/**
+ * Reads the shards one after another. A key is one sample across the whole corpus: a key met again (in the same
+ * shard or another) is passed on with `error` set, naming where it was first met and which occurrence this is, so
+ * every repeat is listed as a bad sample and the first copy alone is used.
+ */
 async function* readShards(urls: readonly string[], named: FormatName | 'auto', opts: TarReadOptions, onBadSample: BadSampleHandler): AsyncGenerator<RawSample> {
+  const firstSeen = new Map<string, { url: string; count: number }>();
   for (const url of urls) {
     try {
-      yield* formats[formatOf(url, named)].read(url, opts);
+      for await (const raw of formats[formatOf(url, named)].read(url, opts)) {
+        const first = firstSeen.get(raw.key);
+        if (first === undefined) {
+          if (raw.error === undefined) firstSeen.set(raw.key, { url: raw.url, count: 1 });
+        } else if (raw.error === undefined || raw.error.startsWith('duplicate key')) {
+          first.count++;
+          raw.error =
+            raw.error === undefined
+              ? `duplicate key: "${raw.key}" was first read from ${first.url} (occurrence ${first.count}); only the first copy is used`
+              : `${raw.error} (occurrence ${first.count})`;
+        }
+        yield raw;
+      }
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       // a damaged shard is a bad sample; one that cannot be opened (missing, 404, denied) stops the job: the spec is wrong
@@ -115,20 +137,49 @@ export function shardSource(spec: string | readonly string[], opts: ShardSourceO
   return source;
 }
 
+export interface WriteSamplesOptions extends WriterOptions {
+  format?: FormatName;
+  /** A sample the format cannot hold (a key that is not a path inside the output...) goes here. Default: throw. */
+  onBadSample?: BadSampleHandler;
+  /**
+   * Shards of the same pattern already in the output directory (an earlier run's, which a `train-*.tar` would
+   * still match): 'refuse' fails before writing; 'replace' (default) removes those this write did not replace,
+   * once it is complete, so the output never mixes two writes.
+   */
+  existing?: 'refuse' | 'replace';
+}
+
 /**
  * Writes samples in a format: tar and msgpack as shards `<out>-000000.tar, ...` (or a `%06d` pattern), csv as a
  * manifest `out` (a .csv path) with its images beside it, folder as an image folder `out`. Pixels are stored as
- * 8-bit PNG (msgpack: uint8 or float32). Returns the files written.
+ * 8-bit PNG (msgpack: uint8 or float32). Returns the files written. A failure removes the file in progress.
  */
-export async function writeSamples(samples: AsyncIterable<Sample>, out: string, opts: WriterOptions & { format?: FormatName } = {}): Promise<string[]> {
-  const writer = formats[opts.format ?? 'tar'].writer(out, opts);
+export async function writeSamples(samples: AsyncIterable<Sample>, out: string, opts: WriteSamplesOptions = {}): Promise<string[]> {
+  const format = opts.format ?? 'tar';
+  const ext = format === 'tar' ? '.tar' : format === 'msgpack' ? '.msgpack' : undefined;
+  const before = ext ? await existingShards(out, ext) : [];
+  if (before.length > 0 && opts.existing === 'refuse') {
+    throw usageError(`${dirname(out) || '.'} already holds ${before.length} shard${before.length === 1 ? '' : 's'} of ${out} (${before[0]}...); a reader's pattern would mix them with the new ones: choose another output, or replace them (--overwrite)`);
+  }
+  const writer = formats[format].writer(out, opts);
+  const onBadSample = opts.onBadSample ?? failOnBadSample;
   try {
-    for await (const s of samples) await writer.write(s);
+    for await (const s of samples) {
+      try {
+        await writer.write(s);
+      } catch (err) {
+        if (!isBadSampleError(err)) throw err;
+        await onBadSample(err);
+      }
+    }
   } catch (err) {
     await writer.abort();
     throw err;
   }
-  return writer.close();
+  const written = await writer.close();
+  const keep = new Set(written.map((p) => resolve(p)));
+  for (const stale of before) if (!keep.has(resolve(stale))) await rm(stale, { force: true });
+  return written;
 }
 
 /** WebDataset tar shards `<outPrefix>-000000.tar, ...`: `<key>.png`, plus `<key>.cls` when labelled. */

@@ -1,6 +1,7 @@
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { inputError, usageError } from '../errors.js';
+import { writeFileAtomic } from '../pipeline/atomic-write.js';
 import { badSampleError } from './bad-samples.js';
 import { encodePng, IMAGE_EXTENSIONS } from './image.js';
 import { localPath } from './open.js';
@@ -87,11 +88,7 @@ export class ImageFolderWriter {
 
   async write(s: Sample): Promise<void> {
     const rel = folderPath(s.key, s.label);
-    const path = join(this.root, `${rel}.png`);
-    await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, encodePng(s.pixels, s.height, s.width, s.channels));
-    await rename(tmp, path);
+    await writeFileAtomic(join(this.root, `${rel}.png`), encodePng(s.pixels, s.height, s.width, s.channels));
   }
 
   async close(): Promise<string[]> {

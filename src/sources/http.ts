@@ -2,7 +2,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { inputError } from '../errors.js';
-import type { OpenOptions } from './open-options.js';
+import { openDefaults, type OpenOptions } from './open-options.js';
 import { resumableStream, type RangeResponse } from './resumable.js';
 
 /**
@@ -14,25 +14,25 @@ import { resumableStream, type RangeResponse } from './resumable.js';
  */
 
 const MAX_REDIRECTS = 5;
-/** A connection silent this long is taken as dropped (and resumed). */
-const IDLE_TIMEOUT_MS = 60_000;
 
 export function openHttp(url: string, opts: OpenOptions): Readable {
-  return resumableStream(url, (offset, signal, version) => get(url, offset, signal, version, 0), opts);
+  // a connection (or a response's headers) silent this long is taken as dropped, and retried
+  const timeout = opts.idleTimeoutMs ?? openDefaults.idleTimeoutMs;
+  return resumableStream(url, (offset, signal, version) => get(url, offset, signal, version, 0, timeout), opts);
 }
 
-async function get(url: string, offset: number, signal: AbortSignal | undefined, version: string | undefined, redirects: number): Promise<RangeResponse> {
+async function get(url: string, offset: number, signal: AbortSignal | undefined, version: string | undefined, redirects: number, timeout: number): Promise<RangeResponse> {
   const headers: Record<string, string> = { 'accept-encoding': 'identity' };
   if (offset > 0) {
     headers.range = `bytes=${offset}-`;
     if (version) headers['if-range'] = version;
   }
-  const res = await request(url, headers, signal);
+  const res = await request(url, headers, signal, timeout);
   const status = res.statusCode ?? 0;
   if (status >= 300 && status < 400 && res.headers.location) {
     res.resume();
     if (redirects >= MAX_REDIRECTS) throw inputError({ url }, `more than ${MAX_REDIRECTS} redirects`);
-    return get(new URL(res.headers.location, url).toString(), offset, signal, version, redirects + 1);
+    return get(new URL(res.headers.location, url).toString(), offset, signal, version, redirects + 1, timeout);
   }
   if (status !== 200 && status !== 206) {
     res.resume();
@@ -47,11 +47,11 @@ async function get(url: string, offset: number, signal: AbortSignal | undefined,
   return { body: res as AsyncIterable<Uint8Array>, length, fromStart, version: etag };
 }
 
-function request(url: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+function request(url: string, headers: Record<string, string>, signal: AbortSignal | undefined, timeout: number): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const client = url.startsWith('https:') || url.startsWith('HTTPS:') ? https : http;
     const req = client.get(url, { headers, signal }, resolve);
     req.on('error', reject);
-    req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000} s`)));
+    req.setTimeout(timeout, () => req.destroy(new Error(`no data for ${timeout / 1000} s`)));
   });
 }

@@ -3,8 +3,10 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { decodeIter, Packr } from 'msgpackr';
-import { PbeError, usageError } from '../errors.js';
+import { asOutputError, PbeError, usageError } from '../errors.js';
+import { tempPath } from '../pipeline/atomic-write.js';
 import { badSampleError } from './bad-samples.js';
+import { DEFAULT_MAX_PIXELS } from './image.js';
 import { openUrl } from './open.js';
 import { shardPath } from './tar-writer.js';
 import type { TarReadOptions } from './tar-reader.js';
@@ -27,7 +29,9 @@ import type { RawArray, RawSample, Sample } from './types.js';
 export async function* readMsgpackShard(url: string, opts: TarReadOptions = {}): AsyncGenerator<RawSample> {
   const maxBytes = opts.maxEntryBytes ?? Infinity;
   const source = openUrl(url, opts);
-  const options = { useRecords: false, maxIncompleteBufferSize: Math.min(maxBytes + 1024, 1 << 30) };
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  // room for a record well over the limit, so that one such record is a bad sample and the records after it still read
+  const options = { useRecords: false, maxIncompleteBufferSize: Math.min(Math.max(4 * maxBytes, 64 << 20), 1 << 30) };
   // decodeIter yields every complete record before it throws for a cut or corrupt stream
   const records = decodeIter(source as AsyncIterable<Uint8Array>, options as Parameters<typeof decodeIter>[1]);
   let n = 0;
@@ -37,9 +41,13 @@ export async function* readMsgpackShard(url: string, opts: TarReadOptions = {}):
     for await (const value of records as AsyncIterable<unknown>) {
       n++;
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        throw new Error(`value #${n} is ${Array.isArray(value) ? 'an array' : typeof value}, not a record map`);
+        const what = value === null || value === undefined ? 'nil' : Array.isArray(value) ? 'an array' : typeof value;
+        // a stream that does not start with a record is no record shard; a stray value later is one bad record
+        if (n === 1) throw new Error(`value #${n} is ${what}, not a record map`);
+        yield { key: `record-${n}`, url, files: new Map(), error: `record #${n} is ${what}, not a record map` };
+        continue;
       }
-      const raw = toRawSample(value as Record<string, unknown>, url, n, maxBytes);
+      const raw = toRawSample(value as Record<string, unknown>, url, n, maxBytes, maxPixels);
       if (!raw.error) {
         if (seen.has(raw.key)) raw.error = `duplicate key: "${raw.key}" appears twice in this shard`;
         seen.add(raw.key);
@@ -57,12 +65,17 @@ export async function* readMsgpackShard(url: string, opts: TarReadOptions = {}):
   if (n === 0) throw badSampleError({ url }, 'no records (an empty msgpack shard)');
 }
 
-function toRawSample(r: Record<string, unknown>, url: string, n: number, maxBytes: number): RawSample {
+/** A record as a raw sample, or with `error` set: its shape is checked here, before anything copies it (a worker's Int32Array would truncate 28.5 or 2^32+28). */
+function toRawSample(r: Record<string, unknown>, url: string, n: number, maxBytes: number, maxPixels: number): RawSample {
   const key = typeof r.key === 'string' && r.key !== '' ? r.key : `record-${n}`;
   const raw: RawSample = { key, url, files: new Map() };
   const bad = (reason: string) => Object.assign(raw, { error: reason });
   if (typeof r.key !== 'string' || r.key === '') return bad(`record #${n} has no string "key"`);
-  if (!Array.isArray(r.shape)) return bad('record has no "shape" array');
+  const shape = r.shape;
+  if (!Array.isArray(shape) || (shape.length !== 2 && shape.length !== 3) || !shape.every((d) => Number.isSafeInteger(d) && d > 0 && d < 2 ** 31)) {
+    return bad(`record shape ${JSON.stringify(shape)?.slice(0, 60)} is not [height, width] or [height, width, channels] of positive integers`);
+  }
+  if (shape[0] * shape[1] > maxPixels) return bad(`record is ${shape[0]}x${shape[1]} pixels, over the limit of ${maxPixels} (maxPixels)`);
   if (r.dtype !== 'uint8' && r.dtype !== 'float32') return bad(`record dtype ${JSON.stringify(r.dtype)} is not "uint8" or "float32"`);
   if (!(r.data instanceof Uint8Array)) return bad('record "data" is not binary');
   if (r.data.byteLength > maxBytes) return bad(`record data is ${r.data.byteLength} bytes, over the limit of ${maxBytes} (maxEntryBytes)`);
@@ -88,7 +101,7 @@ export interface MsgpackShardWriterOptions {
 export class MsgpackShardWriter {
   private readonly packr = new Packr({ useRecords: false });
   private readonly done: string[] = [];
-  private current: { path: string; tmp: string; file: WriteStream; samples: number; bytes: number } | undefined;
+  private current: { path: string; tmp: string; file: WriteStream; samples: number; bytes: number; failure?: Error } | undefined;
   private index = 0;
   private readonly samplesPerShard: number;
   private readonly dtype: 'uint8' | 'float32';
@@ -122,7 +135,12 @@ export class MsgpackShardWriter {
     if (s.meta !== undefined) record.meta = s.meta;
     const bytes = this.packr.pack(record);
     shard.bytes += bytes.length;
-    if (!shard.file.write(bytes)) await once(shard.file, 'drain');
+    try {
+      if (shard.failure) throw shard.failure;
+      if (!shard.file.write(bytes)) await once(shard.file, 'drain');
+    } catch (err) {
+      throw asOutputError(shard.path, err);
+    }
     if (++shard.samples >= this.samplesPerShard) await this.finish();
   }
 
@@ -141,21 +159,37 @@ export class MsgpackShardWriter {
 
   private async open() {
     const path = shardPath(this.pattern, this.index, '.msgpack');
-    const tmp = `${path}.${process.pid}.tmp`;
-    await mkdir(dirname(path), { recursive: true });
-    const file = createWriteStream(tmp);
-    await once(file, 'open');
-    this.current = { path, tmp, file, samples: 0, bytes: 0 };
-    return this.current;
+    const tmp = tempPath(path);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      const file = createWriteStream(tmp);
+      await once(file, 'open');
+      const shard: NonNullable<typeof this.current> = { path, tmp, file, samples: 0, bytes: 0 };
+      file.on('error', (err) => (shard.failure ??= err));
+      this.current = shard;
+      return shard;
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw asOutputError(path, err);
+    }
   }
 
   private async finish(): Promise<void> {
     const shard = this.current;
     if (!shard) return;
     this.current = undefined;
-    shard.file.end();
-    await once(shard.file, 'close');
-    await rename(shard.tmp, shard.path);
+    try {
+      if (!shard.file.closed) {
+        const closed = once(shard.file, 'close');
+        shard.file.end();
+        await closed;
+      }
+      if (shard.failure) throw shard.failure;
+      await rename(shard.tmp, shard.path);
+    } catch (err) {
+      await rm(shard.tmp, { force: true }).catch(() => undefined);
+      throw asOutputError(shard.path, err);
+    }
     this.done.push(shard.path);
     this.options.onShard?.({ path: shard.path, index: this.index, samples: shard.samples, bytes: shard.bytes });
     this.index++;

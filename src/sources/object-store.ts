@@ -63,7 +63,8 @@ export function openS3(url: string, opts: OpenOptions): Readable {
 }
 
 const gsClient = clientCache<Storage>((endpoint) =>
-  import('@google-cloud/storage').then(({ Storage }) => new Storage(endpoint ? { apiEndpoint: endpoint } : {})),
+  // the client's own retries (minutes of backoff against a refused endpoint) are off: resumable.ts retries, bounded by the I/O timeout
+  import('@google-cloud/storage').then(({ Storage }) => new Storage({ ...(endpoint ? { apiEndpoint: endpoint } : {}), retryOptions: { autoRetry: false, maxRetries: 0 } })),
 );
 
 export function openGs(url: string, opts: OpenOptions): Readable {

@@ -12,10 +12,13 @@ export interface OpenOptions {
   retries?: number;
   /** Remote reads: the first wait before a retry, doubled each time (at most 10 s). Default 250 ms. */
   retryDelayMs?: number;
-  /** Remote reads: a response that sends nothing for this long is taken as dropped, and resumed. Default 60 s. */
+  /**
+   * Remote reads: a connection that sends nothing for this long is taken as dropped, and retried; a URL that
+   * delivers no byte for twice this long, over all its attempts, fails. Default 20 s.
+   */
   idleTimeoutMs?: number;
   /** Told about retries and resumptions. */
   log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
-export const openDefaults = { retries: 5, retryDelayMs: 250, idleTimeoutMs: 60_000 };
+export const openDefaults = { retries: 5, retryDelayMs: 250, idleTimeoutMs: 20_000 };

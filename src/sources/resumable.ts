@@ -40,6 +40,7 @@ export async function* resumableChunks(url: string, fetch: RangeFetcher, opts: O
   let offset = 0;
   let failures = 0;
   let version: string | undefined;
+  let lastProgress = Date.now();
   for (;;) {
     opts.signal?.throwIfAborted();
     let received = 0;
@@ -61,11 +62,13 @@ export async function* resumableChunks(url: string, fetch: RangeFetcher, opts: O
           skip = 0;
           offset += rest.length;
           failures = 0;
+          lastProgress = Date.now();
           yield rest;
           continue;
         }
         offset += chunk.length;
         failures = 0;
+        lastProgress = Date.now();
         yield chunk;
       }
       if (res.length !== undefined && received < res.length) {
@@ -75,6 +78,10 @@ export async function* resumableChunks(url: string, fetch: RangeFetcher, opts: O
     } catch (err) {
       if (err instanceof PbeError || opts.signal?.aborted) throw err;
       failures++;
+      const silent = Date.now() - lastProgress;
+      if (silent >= 2 * idleTimeout) {
+        throw inputError({ url }, `no data for ${(silent / 1000).toFixed(0)} s at byte ${offset} (I/O timeout ${idleTimeout / 1000} s): ${(err as Error).message}`, err);
+      }
       if (failures > retries) {
         throw inputError({ url }, `read failed after ${retries} retries at byte ${offset}: ${(err as Error).message}`, err);
       }

@@ -27,6 +27,8 @@ export const DEFAULT_MAX_ENTRY_BYTES = 16 * 1024 * 1024;
 export interface TarReadOptions extends OpenOptions {
   /** An entry larger than this is refused before it is read. Default 16 MiB. */
   maxEntryBytes?: number;
+  /** A record shard's array of more pixels (height × width) than this is a bad sample. Default 16777216. */
+  maxPixels?: number;
 }
 
 export async function* readTarShard(url: string, opts: TarReadOptions = {}): AsyncGenerator<RawSample> {

@@ -1,9 +1,10 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { pack, type Pack } from 'tar-stream';
-import { usageError } from '../errors.js';
+import { asOutputError, usageError } from '../errors.js';
+import { tempPath } from '../pipeline/atomic-write.js';
 import { badSampleError } from './bad-samples.js';
 
 /**
@@ -90,7 +91,7 @@ export class ShardWriter {
       if (!/^[^/]+$/.test(ext) || ext.startsWith('.')) {
         throw badSampleError({ url: shard.path, key: sample.key }, `file extension ${JSON.stringify(ext)} is not valid (no leading dot, no "/")`);
       }
-      await addEntry(shard.tar, `${sample.key}.${ext}`, data);
+      await addEntry(shard, `${sample.key}.${ext}`, data);
       shard.bytes += data.length;
     }
     shard.samples++;
@@ -119,8 +120,12 @@ export class ShardWriter {
 
   private async open(): Promise<OpenShard> {
     const path = shardPath(this.pattern, this.index);
-    const tmp = `${path}.${process.pid}.tmp`;
-    await mkdir(dirname(path), { recursive: true });
+    const tmp = tempPath(path);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+    } catch (err) {
+      throw asOutputError(path, err);
+    }
     const tar = pack();
     const file = createWriteStream(tmp);
     const written = new Promise<void>((resolve, reject) => {
@@ -132,7 +137,9 @@ export class ShardWriter {
       });
     });
     written.catch(() => undefined); // observed in finish()/abort()
-    await Promise.race([once(file, 'open'), written]); // fail here if the file cannot be created
+    await Promise.race([once(file, 'open'), written]).catch((err) => {
+      throw asOutputError(path, err);
+    }); // fail here if the file cannot be created
     tar.pipe(file);
     this.current = { path, tmp, tar, written, samples: 0, bytes: 0 };
     return this.current;
@@ -143,8 +150,13 @@ export class ShardWriter {
     if (!shard) return;
     this.current = undefined;
     shard.tar.finalize();
-    await shard.written;
-    await rename(shard.tmp, shard.path);
+    try {
+      await shard.written;
+      await rename(shard.tmp, shard.path);
+    } catch (err) {
+      await rm(shard.tmp, { force: true }).catch(() => undefined);
+      throw asOutputError(shard.path, err);
+    }
     this.done.push(shard.path);
     this.options.onShard?.({ path: shard.path, index: this.index, samples: shard.samples, bytes: shard.bytes });
     this.index++;
@@ -169,6 +181,25 @@ export function shardPath(pattern: string, index: number, ext = '.tar'): string 
   return `${pattern}-${String(index).padStart(6, '0')}${ext}`;
 }
 
+/** The shards of `pattern` (as shardPath numbers them, any number) that exist now, sorted. */
+export async function existingShards(pattern: string, ext: string): Promise<string[]> {
+  const probe = shardPath(pattern, 0, ext);
+  const dir = dirname(probe);
+  const name = probe.slice(dir === '.' && !probe.startsWith('./') ? 0 : dir.length + 1);
+  const m = /\d+(?=\D*$)/.exec(name.slice(0, name.length - ext.length));
+  if (!m) return [];
+  const re = new RegExp(`^${escape(name.slice(0, m.index))}\\d+${escape(name.slice(m.index + m[0].length))}$`);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => re.test(n)).sort().map((n) => (dir === '.' && !probe.startsWith('./') ? n : join(dir, n)));
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 /** A key must read back as itself: no dot in its file name, no empty or `..` parts, not absolute. */
 function checkKey(sample: ShardSample, pattern: string): void {
   const key = sample.key;
@@ -178,10 +209,15 @@ function checkKey(sample: ShardSample, pattern: string): void {
   if (sample.files.size === 0) throw badSampleError({ url: pattern, key }, 'sample has no files to write');
 }
 
-function addEntry(tar: Pack, name: string, data: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tar.entry({ name, size: data.length, mode: 0o644, mtime: MTIME, uid: 0, gid: 0, uname: '', gname: '' }, Buffer.from(data.buffer, data.byteOffset, data.byteLength), (err) =>
+function addEntry(shard: OpenShard, name: string, data: Uint8Array): Promise<void> {
+  const entry = new Promise<void>((resolve, reject) => {
+    const sink = shard.tar.entry({ name, size: data.length, mode: 0o644, mtime: MTIME, uid: 0, gid: 0, uname: '', gname: '' }, Buffer.from(data.buffer, data.byteOffset, data.byteLength), (err) =>
       err ? reject(err) : resolve(),
     );
+    sink.on('error', reject); // a failed file (a full disk) destroys the entry too: an error, never an unhandled event
+  });
+  // a failure of the file itself (ENOSPC, EIO) ends the wait too
+  return Promise.race([entry, shard.written.then(() => entry)]).catch((err) => {
+    throw asOutputError(shard.path, err);
   });
 }

@@ -1,3 +1,4 @@
+import { usageError } from '../errors.js';
 import { stage, type Stage } from '../pipeline/pipe.js';
 import type { Batch, LabeledSample } from './batch-types.js';
 
@@ -7,6 +8,7 @@ import type { Batch, LabeledSample } from './batch-types.js';
  *   pipe(labeled, batch({ size: 128 }))
  */
 export function batch({ size }: { size: number }): Stage<LabeledSample, Batch> {
+  if (!Number.isInteger(size) || size < 1) throw usageError(`batch(): options.size is expected to be a positive integer, but got ${size}`);
   return stage(`batch(${size})`, async function* (source) {
     let pending: LabeledSample[] = [];
     for await (const sample of source) {

@@ -99,7 +99,7 @@ describe('every format: writer → reader round trip', () => {
 });
 
 describe('CSV manifests', () => {
-  it('resolves paths relative to the manifest, keeps URLs, and reports missing or duplicate rows', async () => {
+  it('resolves paths relative to the manifest, refuses absolute ones, and reports missing or duplicate rows', async () => {
     const dir = tmpDir();
     mkdirSync(join(dir, 'img'));
     writeFileSync(join(dir, 'img', 'a.png'), png(4, 4, 1, 1));
@@ -110,13 +110,11 @@ describe('CSV manifests', () => {
     );
     const bad: string[] = [];
     const got = await collect(shardSource(join(dir, 'm.csv'), { onBadSample: (e) => void bad.push(`${e.where.key}: ${e.reason}`) })());
-    expect(got.map((s) => [s.key, s.label, s.url])).toEqual([
-      ['img/a', 3, join(dir, 'img/a.png')],
-      [join(dir, 'abs'), undefined, join(dir, 'abs.png')],
-    ]);
+    expect(got.map((s) => [s.key, s.label, s.url])).toEqual([['img/a', 3, join(dir, 'img/a.png')]]);
     expect(bad).toEqual([
+      `${join(dir, 'abs')}: row 3: path ${JSON.stringify(join(dir, 'abs.png'))} is absolute; a manifest's paths are relative to it`,
       `img/missing: cannot read the image: no such file`,
-      'img/a: duplicate key: "img/a" is listed again (row 5)',
+      'img/a: duplicate key: "img/a" is listed again (row 5) (occurrence 2)',
       'img/b: row 6: "img/b.txt" is not a .png/.jpg/.jpeg/.webp file',
     ]);
     writeFileSync(join(dir, 'nohead.csv'), 'img/a.png,1\n');
