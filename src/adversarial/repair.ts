@@ -1,6 +1,7 @@
 import type { Corpus } from '../pipeline/corpus.js';
 import { forEachInferenceBatch } from '../pipeline/compute.js';
 import type { ScoreStore } from '../pipeline/score-store.js';
+import type { StopSignal } from '../pipeline/stop-signal.js';
 import { argmax } from '../stages/score.js';
 import { coverMask, neutralise, type InvertedTrigger } from './trigger-inversion.js';
 
@@ -15,6 +16,7 @@ export async function repairLabels(
   corpus: Corpus,
   trigger: Pick<InvertedTrigger, 'mask' | 'target'>,
   store: ScoreStore,
+  stop?: StopSignal,
 ): Promise<[string, number][]> {
   const k = store.numClasses;
   const suspects: [string, number][] = [];
@@ -30,6 +32,6 @@ export async function repairLabels(
       const now = argmax(logits, i * k, k);
       if (now !== trigger.target) suspects.push([s.key, now]);
     });
-  });
+  }, stop);
   return suspects;
 }

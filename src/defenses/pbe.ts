@@ -132,7 +132,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     let suspects: [string, number][] = [];
     if (inversion.trigger && choice.names.includes('trigger-unlearning')) {
       const started = performance.now();
-      suspects = await repairLabels((x, shape) => compute.logits(x, shape), corpus, inversion.trigger, store);
+      suspects = await repairLabels((x, shape) => compute.logits(x, shape), corpus, inversion.trigger, store, opts.stop);
       log(`repair pass: ${suspects.length} samples leave class ${inversion.trigger.target} once the recovered trigger's area is covered (${((performance.now() - started) / 1000).toFixed(1)} s)`);
     }
     if (!inversion.trigger && (atEps?.concentration ?? 0) < 0.5) {
