@@ -42,6 +42,7 @@ export async function poisonCommand(o: PoisonCliOptions): Promise<{ poisoned: nu
   const rate = o.rate ?? settings.rate;
   if (!(rate >= 0 && rate <= 1)) throw usageError(`--rate must be in [0, 1], got ${rate}`);
   const mode = o.mode ?? 'all2one';
+  if (settings.cleanLabel && mode === 'all2all') throw usageError(`${o.attack} is a clean-label attack: it poisons the target class only and has no all2all mode`);
   const { log, badSamples, data } = await setup(o);
   const trigger = triggerFor(o.attack, triggerOptions(o));
   const corpus = shardCorpus(o.data, { ...data, badSamples });
