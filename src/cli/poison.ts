@@ -47,6 +47,7 @@ export async function poisonCommand(o: PoisonCliOptions): Promise<{ poisoned: nu
   const mode = o.mode ?? 'all2one';
   const numClasses = o.classes ?? 10;
   if (o.target >= numClasses) throw usageError(`--target ${o.target} is not one of the --classes ${numClasses} (0..${numClasses - 1})`);
+  if (settings.cleanLabel && mode === 'all2all') throw usageError(`${o.attack} is a clean-label attack: it poisons the target class only and has no all2all mode`);
   const { log, badSamples, data } = await setup(o);
   const trigger = triggerFor(o.attack, triggerOptions(o));
   const corpus = shardCorpus(o.data, { ...data, numClasses, badSamples });
