@@ -139,6 +139,14 @@ describe('run report', () => {
     expect(html).toContain('pbe purify --resume');
   });
 
+  it('names the file when one of the run directory is corrupt', async () => {
+    const dir = join(root, 'corrupt');
+    await import('node:fs/promises').then((fs) => fs.mkdir(dir));
+    await writeFile(join(dir, 'run.json'), JSON.stringify({ command: 'purify', status: 'complete' }));
+    await writeFile(join(dir, 'report-images.json'), '{"suspicious": [');
+    await expect(readRunData(dir)).rejects.toThrow(`${join(dir, 'report-images.json')}: cannot read JSON`);
+  });
+
   it('pbe report rebuilds report.html from the files, with a manifest given', async () => {
     const out = await reportCommand(fixture.dir, { poisonManifest: fixture.manifest });
     expect(out).toBe(join(fixture.dir, 'report.html'));

@@ -59,12 +59,7 @@ export const poisonManifestFile = 'poison-manifest.csv';
 export async function readRunData(dir: string, opts: { manifest?: string } = {}): Promise<RunData> {
   const runJson = join(dir, runFiles.runJson);
   if (!existsSync(runJson)) throw usageError(`report: ${dir} is not a run directory (no ${runFiles.runJson})`);
-  let info: RunInfo;
-  try {
-    info = JSON.parse(await readFile(runJson, 'utf8'));
-  } catch (err) {
-    throw inputError({ url: runJson }, `cannot read run.json (${(err as Error).message})`, err);
-  }
+  const info = await readJson<RunInfo>(runJson);
   const metricsPath = join(dir, runFiles.metrics);
   const metrics = existsSync(metricsPath) ? (await readCsv(metricsPath)).map(toEpochRow) : [];
   const scoresPath = join(dir, runFiles.scores);
@@ -80,8 +75,16 @@ export async function readRunData(dir: string, opts: { manifest?: string } = {})
     scores,
     badSamples: badRows && { count: badRows.length, columns: badRows.length ? Object.keys(badRows[0]) : [], first: badRows.slice(0, 20) },
     manifest: manifestPath ? { path: manifestPath, poisoned: await readManifest(manifestPath) } : undefined,
-    images: existsSync(imagesPath) ? JSON.parse(await readFile(imagesPath, 'utf8')) : undefined,
+    images: existsSync(imagesPath) ? await readJson<ReportImages>(imagesPath) : undefined,
   };
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (err) {
+    throw inputError({ url: path }, `cannot read JSON (${(err as Error).message})`, err);
+  }
 }
 
 /** A poison-manifest.csv beside local data the run read (`pbe poison` writes one beside its shards). */
