@@ -1,4 +1,4 @@
-import { parseFile } from 'fast-csv';
+import { parseString } from 'fast-csv';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -105,10 +105,31 @@ async function readManifest(path: string): Promise<Map<string, boolean>> {
   return new Map(rows.map((r) => [r.key, r.poisoned === '1' || r.poisoned === 'true']));
 }
 
-export function readCsv(path: string): Promise<Record<string, string>[]> {
+/**
+ * A CSV file with a header row, as objects. A file without any quote character has no quoting or escaping to
+ * undo, so it is split on line breaks and commas directly (scores.csv of a 60,000-sample run: several times
+ * faster than the general parser); any other file goes through fast-csv.
+ */
+export async function readCsv(path: string): Promise<Record<string, string>[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw inputError({ url: path }, `cannot read CSV (${(err as Error).message})`, err);
+  }
+  if (!text.includes('"')) {
+    const lines = text.split(/\r?\n/).filter((l) => l.length > 0);
+    const columns = (lines.shift() ?? '').split(',');
+    return lines.map((line) => {
+      const cells = line.split(',');
+      const row: Record<string, string> = {};
+      for (let c = 0; c < columns.length; c++) row[columns[c]] = cells[c] ?? '';
+      return row;
+    });
+  }
   return new Promise((resolve, reject) => {
     const rows: Record<string, string>[] = [];
-    parseFile(path, { headers: true })
+    parseString(text, { headers: true })
       .on('data', (r: Record<string, string>) => rows.push(r))
       .on('error', (err) => reject(inputError({ url: path }, `cannot read CSV (${err.message})`, err)))
       .on('end', () => resolve(rows));
