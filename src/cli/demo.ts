@@ -119,6 +119,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
         ? `no poisoned samples; the run flagged ${result.flag.count}`
         : `suspicion vs the poison manifest: AUROC ${separation.toFixed(3)}; the run's flag (${result.flag.count} samples): precision ${pct(detection.precision)}, recall ${pct(detection.recall)} (${detection.poisoned} poisoned)`,
       `run directory: ${join(work, 'purified')}; wall time ${minutes} min`,
+      `report: ${join(work, 'purified', 'report.html')} (open it in a browser)`,
       '',
     ].join('\n'),
   );

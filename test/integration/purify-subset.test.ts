@@ -70,6 +70,16 @@ describe('pbe end to end on the committed subset (Blend)', () => {
     const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
     expect(run.eps).toBe(0.05);
     expect(run.backend.name).toBe('wasm');
+    // report.html and its images: the most suspicious images shown are mostly the poisoned ones
+    const images = JSON.parse(await readFile(join(out, 'report-images.json'), 'utf8'));
+    const manifest = await readFile(join(work, 'poisoned/poison-manifest.csv'), 'utf8');
+    const poisonedKeys = new Set(manifest.split('\n').filter((l) => l.split(',')[1] === '1').map((l) => l.split(',')[0]));
+    expect(images.suspicious).toHaveLength(40);
+    expect(images.suspicious.filter((im: { key: string }) => poisonedKeys.has(im.key)).length).toBeGreaterThan(30);
+    expect(images.adversarial.examples).toHaveLength(6);
+    const report = await readFile(join(out, 'report.html'), 'utf8');
+    expect(report).toContain('data-chart="acc-asr"');
+    expect(report).toContain('data-chart="roc"'); // the manifest beside the poisoned shards was found
   }, 600_000);
 
   it('BadNets: with its defaults (no preset) purify finds the patch by trigger inversion and erases it', async () => {

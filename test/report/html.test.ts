@@ -11,7 +11,7 @@ import { epochChart, renderChart } from '../../src/report/html/charts.js';
 import { differenceImage, pngDataUrl } from '../../src/report/html/images.js';
 import { inspectReportHtml } from '../../src/report/html/inspect-report.js';
 import { escapeHtml } from '../../src/report/html/page.js';
-import { findManifest, readRunData } from '../../src/report/html/run-data.js';
+import { findManifest, readCsv, readRunData } from '../../src/report/html/run-data.js';
 import { commandLine, runReportHtml } from '../../src/report/html/run-report.js';
 import { writeRunFixture } from '../helpers/run-fixture.js';
 
@@ -137,6 +137,23 @@ describe('run report', () => {
     const html = await runReportHtml(await readRunData(dir));
     expect(html).toContain('data-verdict="warn"');
     expect(html).toContain('pbe purify --resume');
+  });
+
+  it('names the file when one of the run directory is corrupt', async () => {
+    const dir = join(root, 'corrupt');
+    await import('node:fs/promises').then((fs) => fs.mkdir(dir));
+    await writeFile(join(dir, 'run.json'), JSON.stringify({ command: 'purify', status: 'complete' }));
+    await writeFile(join(dir, 'report-images.json'), '{"suspicious": [');
+    await expect(readRunData(dir)).rejects.toThrow(`${join(dir, 'report-images.json')}: cannot read JSON`);
+  });
+
+  it('reads CSV files with and without quoted fields alike', async () => {
+    const plain = join(root, 'plain.csv');
+    const quoted = join(root, 'quoted.csv');
+    await writeFile(plain, 'key,poisoned\r\na,1\r\nb,\r\n');
+    await writeFile(quoted, 'key,poisoned\n"a,1",1\n"say ""b""",0\n');
+    expect(await readCsv(plain)).toEqual([{ key: 'a', poisoned: '1' }, { key: 'b', poisoned: '' }]);
+    expect(await readCsv(quoted)).toEqual([{ key: 'a,1', poisoned: '1' }, { key: 'say "b"', poisoned: '0' }]);
   });
 
   it('pbe report rebuilds report.html from the files, with a manifest given', async () => {

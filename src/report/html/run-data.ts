@@ -1,4 +1,4 @@
-import { parseFile } from 'fast-csv';
+import { parseString } from 'fast-csv';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -59,12 +59,7 @@ export const poisonManifestFile = 'poison-manifest.csv';
 export async function readRunData(dir: string, opts: { manifest?: string } = {}): Promise<RunData> {
   const runJson = join(dir, runFiles.runJson);
   if (!existsSync(runJson)) throw usageError(`report: ${dir} is not a run directory (no ${runFiles.runJson})`);
-  let info: RunInfo;
-  try {
-    info = JSON.parse(await readFile(runJson, 'utf8'));
-  } catch (err) {
-    throw inputError({ url: runJson }, `cannot read run.json (${(err as Error).message})`, err);
-  }
+  const info = await readJson<RunInfo>(runJson);
   const metricsPath = join(dir, runFiles.metrics);
   const metrics = existsSync(metricsPath) ? (await readCsv(metricsPath)).map(toEpochRow) : [];
   const scoresPath = join(dir, runFiles.scores);
@@ -80,8 +75,16 @@ export async function readRunData(dir: string, opts: { manifest?: string } = {})
     scores,
     badSamples: badRows && { count: badRows.length, columns: badRows.length ? Object.keys(badRows[0]) : [], first: badRows.slice(0, 20) },
     manifest: manifestPath ? { path: manifestPath, poisoned: await readManifest(manifestPath) } : undefined,
-    images: existsSync(imagesPath) ? JSON.parse(await readFile(imagesPath, 'utf8')) : undefined,
+    images: existsSync(imagesPath) ? await readJson<ReportImages>(imagesPath) : undefined,
   };
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (err) {
+    throw inputError({ url: path }, `cannot read JSON (${(err as Error).message})`, err);
+  }
 }
 
 /** A poison-manifest.csv beside local data the run read (`pbe poison` writes one beside its shards). */
@@ -102,10 +105,31 @@ async function readManifest(path: string): Promise<Map<string, boolean>> {
   return new Map(rows.map((r) => [r.key, r.poisoned === '1' || r.poisoned === 'true']));
 }
 
-export function readCsv(path: string): Promise<Record<string, string>[]> {
+/**
+ * A CSV file with a header row, as objects. A file without any quote character has no quoting or escaping to
+ * undo, so it is split on line breaks and commas directly (scores.csv of a 60,000-sample run: several times
+ * faster than the general parser); any other file goes through fast-csv.
+ */
+export async function readCsv(path: string): Promise<Record<string, string>[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw inputError({ url: path }, `cannot read CSV (${(err as Error).message})`, err);
+  }
+  if (!text.includes('"')) {
+    const lines = text.split(/\r?\n/).filter((l) => l.length > 0);
+    const columns = (lines.shift() ?? '').split(',');
+    return lines.map((line) => {
+      const cells = line.split(',');
+      const row: Record<string, string> = {};
+      for (let c = 0; c < columns.length; c++) row[columns[c]] = cells[c] ?? '';
+      return row;
+    });
+  }
   return new Promise((resolve, reject) => {
     const rows: Record<string, string>[] = [];
-    parseFile(path, { headers: true })
+    parseString(text, { headers: true })
       .on('data', (r: Record<string, string>) => rows.push(r))
       .on('error', (err) => reject(inputError({ url: path }, `cannot read CSV (${err.message})`, err)))
       .on('end', () => resolve(rows));

@@ -68,7 +68,7 @@ function context(run: RunData): Context {
   if (scores) ctx.flaggedKeys = new Set(scores.keys.filter((_, i) => scores.flagged[i]));
   if (scores && manifest) {
     ctx.detection = detectionMetrics(new Map(scores.keys.map((k, i) => [k, scores.flagged[i] === 1])), manifest.poisoned);
-    const known = scores.keys.map((k, i) => i).filter((i) => manifest.poisoned.has(scores.keys[i]));
+    const known = Array.from(scores.keys.keys()).filter((i) => manifest.poisoned.has(scores.keys[i]));
     ctx.roc = rocCurve(known.map((i) => scores.suspicion[i]), known.map((i) => manifest.poisoned.get(scores.keys[i])!));
   }
   return ctx;
@@ -307,7 +307,7 @@ function flaggedImages(run: RunData, ctx: Context): string {
     return imageTile(
       im.png,
       `${im.key}: suspicion ${im.suspicion.toFixed(3)}`,
-      [`<span class="key">${escapeHtml(im.key)}</span>`, `suspicion ${im.suspicion.toFixed(3)}`, `label ${escapeHtml(im.label ?? '–')} · pred ${im.pseudoLabel}`, im.trusted ? 'trusted' : '<span class="bad">flagged</span>'],
+      [`<span class="key">${escapeHtml(im.key)}</span>`, `suspicion ${im.suspicion.toFixed(3)}`, `label ${escapeHtml(im.label ?? '–')} · pred ${im.pseudoLabel}`, (ctx.flaggedKeys ? ctx.flaggedKeys.has(im.key) : !im.trusted) ? '<span class="bad">flagged</span>' : 'not flagged'],
       poisoned === undefined ? undefined : poisoned ? 'poisoned' : 'clean',
     );
   });
