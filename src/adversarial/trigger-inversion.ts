@@ -49,15 +49,15 @@ export function invertTrigger(
   const predicted = predictClasses(model, x, shape);
   const others = [...predicted.keys()].filter((i) => predicted[i] !== target);
   const rng = createRng(opts.seed * 131 + target);
-  const maskParam = tf.variable(tf.fill([height, width, 1], Math.atanh(2 * 0.1 - 1)), true);
-  const patternParam = tf.variable(tf.tensor3d(Float32Array.from({ length: per }, () => rng() * 2 - 1), [height, width, channels]), true);
+  const maskParam = variableOf(tf.fill([height, width, 1], Math.atanh(2 * 0.1 - 1)));
+  const patternParam = variableOf(tf.tensor3d(Float32Array.from({ length: per }, () => rng() * 2 - 1), [height, width, channels]));
   const optimizer = tf.train.adam(opts.lr);
   const numClasses = model.outputs[0].shape[1] as number;
   try {
     if (others.length > 0) {
       const n = Math.min(opts.batchSize, others.length);
       const batch = new Float32Array(n * per);
-      const y = tf.oneHot(tf.fill([n], target, 'int32') as tf.Tensor1D, numClasses).toFloat();
+      const y = tf.tidy(() => tf.oneHot(tf.fill([n], target, 'int32') as tf.Tensor1D, numClasses).toFloat());
       for (let step = 0; step < opts.steps; step++) {
         for (let i = 0; i < n; i++) batch.set(x.subarray(others[Math.floor(rng() * others.length)] * per).subarray(0, per), i * per);
         tf.tidy(() => {
@@ -92,6 +92,13 @@ export function invertTrigger(
     patternParam.dispose();
     optimizer.dispose();
   }
+}
+
+/** A trainable variable holding `initial`, which it disposes (tf.variable keeps its own copy). */
+function variableOf(initial: tf.Tensor): tf.Variable {
+  const v = tf.variable(initial, true);
+  initial.dispose();
+  return v;
 }
 
 function squash(maskParam: tf.Variable, patternParam: tf.Variable): { mask: tf.Tensor; pattern: tf.Tensor } {

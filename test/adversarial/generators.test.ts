@@ -88,3 +88,22 @@ describe('adversarial generator registry', () => {
     expect(other).not.toEqual(out);
   });
 });
+
+describe('trigger inversion', () => {
+  it('leaves no tensor behind and keeps the model unchanged', async () => {
+    await initBackend('wasm');
+    const { invertTrigger } = await import('../../src/adversarial/trigger-inversion.js');
+    const model = buildModel('cnn-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 2 });
+    const rng = createRng(9);
+    const x = Float32Array.from({ length: 20 * 784 }, () => rng());
+    const weights = model.getWeights().map((w) => w.dataSync().slice());
+    const tensors = tf.memory().numTensors;
+    const t = invertTrigger(model, x, [20, 28, 28, 1], 3, { steps: 4, batchSize: 8, lr: 0.1, lambda: 0.01, seed: 1 });
+    expect(tf.memory().numTensors).toBe(tensors);
+    model.getWeights().forEach((w, i) => expect(w.dataSync()).toEqual(weights[i]));
+    expect(t.mask).toHaveLength(784);
+    expect(t.maskL1).toBeGreaterThan(0);
+    expect(Math.min(...t.mask)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...t.pattern)).toBeLessThanOrEqual(1);
+  });
+});
