@@ -4,8 +4,10 @@ import type { BackendInfo } from '../backend/select.js';
 import type { ComputeOptions } from '../pipeline/compute.js';
 import { join } from 'node:path';
 import { attackNames, triggerFor } from '../attacks/registry.js';
-import { loadPurifyConfig } from '../config/load.js';
-import { describePbe, purifyPbe, type PbeCheckpoint, type PurifyResult } from '../defenses/pbe.js';
+import type { DefenseResult } from '../defenses/defense.js';
+import type { PurifyResult } from '../defenses/pbe.js';
+import { defenseFor, defenseNames } from '../defenses/registry.js';
+import type { FitCheckpointState } from '../pipeline/engine.js';
 import { evaluate, loadEvalSet, type EvalResult } from '../eval/evaluate.js';
 import { loadModel, modelInputShape, saveModel } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
@@ -15,8 +17,7 @@ import { StopSignal, StoppedError } from '../pipeline/stop-signal.js';
 import { usageError } from '../errors.js';
 import { version as tfVersion } from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
-import { runFiles, writeMetrics, writeRunJson, writeScores } from '../report/run-dir.js';
-import { writePurifyReport } from '../report/write-report.js';
+import { runFiles, writeMetrics, writeRunJson } from '../report/run-dir.js';
 import { addCommonOptions, addTriggerOptions, intArg, numberArg, setup, triggerOptions, type CommonOptions, type TriggerCliOptions } from './common.js';
 
 export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
@@ -38,12 +39,16 @@ export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
   computeWorkers?: number;
   weightsRefresh?: 'steps' | 'epoch';
   dryRun?: boolean;
+  defense?: string;
+  cleanData?: string[];
 }
 
 export function registerPurifyCommand(program: Command): void {
   const cmd = program
     .command('purify')
-    .description('remove a backdoor with Progressive Backdoor Erasing, using only the given (possibly poisoned, unlabelled) data')
+    .description('remove a backdoor: Progressive Backdoor Erasing (default) with only the given (possibly poisoned, unlabelled) data, or another defense')
+    .option('--defense <name>', `defense: ${defenseNames.join('|')} (default pbe)`)
+    .option('--clean-data <specs...>', 'a small clean labelled extra set, for defenses that need one')
     .option('--model <dir>', 'infected TensorFlow.js model (directory or model.json)')
     .option('--data <specs...>', 'the data to purify with (tar shards; labels optional)')
     .option('--out <dir>', 'run directory: model/, metrics.csv, scores.csv, run.json, bad-samples.csv, report.html, checkpoint/')
@@ -52,8 +57,8 @@ export function registerPurifyCommand(program: Command): void {
     .addOption(new Option('--weights-refresh <when>', 'when worker replicas get new weights: steps (exact; workers compute PGD and gradients data-parallel) or epoch (PGD with stale weights, overlapped with training on the main thread)').choices(['steps', 'epoch']).default('steps'))
     .option('--dry-run', 'print the pipeline and the merged config, then exit without computing')
     .option('--checkpoint-every <minutes>', 'also checkpoint every this many minutes (always at every epoch end)', numberArg('--checkpoint-every'))
-    .option('--preset <name>', 'per-dataset settings from config/presets (e.g. fashion-mnist, authors)')
-    .option('--config <file>', 'JSON file overriding config/defaults.json (after the preset)')
+    .option('--preset <name>', 'pbe: per-dataset settings from config/presets (e.g. fashion-mnist, authors)')
+    .option('--config <file>', 'JSON file overriding the defense\'s defaults (pbe: config/defaults.json after the preset; others: config/defenses/NAME.json)')
     .option('--labels <source>', 'train with pseudo-labels of the infected model (default) or the labels in the shards (given)')
     .option('--eps <eps>', 'PGD L∞ radius (default: preset, else chosen by a probe)', numberArg('--eps'))
     .option('--lr <lr>', 'SGD learning rate (default: preset, else the probe learning rate)', numberArg('--lr'))
@@ -69,47 +74,46 @@ export function registerPurifyCommand(program: Command): void {
 }
 
 export interface PurifyCommandResult {
-  result: PurifyResult;
+  defense: string;
+  result: DefenseResult;
+  /** PBE's own result, when the defense is pbe. */
+  pbe?: PurifyResult;
   before?: EvalResult;
   after?: EvalResult;
+  seconds: number;
 }
 
-/** What purify and its dry run share: the run's options, the merged config, the model and the corpus. */
+/** What purify and its dry run share: the run's options, the defense and its merged config, the model and the corpora. */
 async function prepare(options: PurifyCliOptions) {
   const o = options.resume ? await resumeOptions(options.resume) : options;
   if (!o.model || !o.data || !o.out) throw usageError('purify needs --model, --data and --out (or --resume RUN_DIR)');
+  const defense = defenseFor(o.defense ?? 'pbe');
+  if (defense.data === 'clean' && !o.cleanData) throw usageError(`the ${defense.name} defense needs a clean extra set: --clean-data SPEC`);
   const context = await setup(options, true);
-  const overrides: Record<string, unknown> = {};
-  if (o.labels) overrides.labels = o.labels;
-  if (o.seed !== undefined) overrides.seed = o.seed;
-  if (o.eps !== undefined) overrides.pgd = { eps: o.eps };
-  if (o.lr !== undefined) overrides.optimizer = { lr: o.lr };
-  const config = await loadPurifyConfig({ preset: o.preset, file: o.config, overrides });
+  const overrides = { labels: o.labels, seed: o.seed, 'pgd.eps': o.eps, 'optimizer.lr': o.lr };
+  const config = await defense.loadConfig({ preset: o.preset, file: o.config, overrides });
   const model = await loadModel(o.model);
   const [height, width, channels] = modelInputShape(model, o.model);
   const expected = { height, width, channels };
   const corpus = shardCorpus(o.data, { ...context.data, expected, badSamples: context.badSamples });
+  const clean = o.cleanData ? shardCorpus(o.cleanData, { ...context.data, shardIndex: undefined, numShards: undefined, expected, badSamples: context.badSamples, requireLabels: true }) : undefined;
   const workers = o.computeWorkers ?? defaultComputeWorkers(context.backend);
-  return { o: { ...o, out: o.out }, ...context, config, model, expected, corpus, workers };
+  const compute = computeOptions(workers, context.backend, o.weightsRefresh);
+  return { o: { ...o, out: o.out }, ...context, defense, config, model, expected, corpus, clean, compute };
 }
 
 /** The pipeline purify would run and its merged config (`--dry-run`). */
 export async function purifyPlan(options: PurifyCliOptions): Promise<string> {
-  const { config, corpus, workers, model, backend } = await prepare(options);
-  const chain = describePbe(model, corpus, config, computeOptions(workers, backend, options.weightsRefresh));
-  const inv = config.inversion;
-  const grid = (config.pgd.eps === 'auto' ? config.probe.epsGrid : [config.pgd.eps]).join(', ');
-  const probes = inv.enabled
-    ? `probes on ${config.probe.samples} samples: PGD at eps ${grid}; trigger inversion (${inv.steps} steps per class, ${inv.refineSteps} for a flagged one) -> generators linf-pgd and/or trigger-unlearning (adversarial/choose.ts)`
-    : `probe on ${config.probe.samples} samples: PGD at eps ${grid} (trigger inversion disabled) -> linf-pgd`;
-  return `${probes}\nround 0, with linf-pgd: ${chain}\n${JSON.stringify(config, null, 2)}\n`;
+  const { defense, config, corpus, clean, compute, model, log } = await prepare(options);
+  const chain = defense.describe(model, { data: corpus, clean, compute, log }, config);
+  return `${chain}\n${JSON.stringify(config, null, 2)}\n`;
 }
 
 export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCommandResult> {
   const started = Date.now();
-  const { o, log, backend, badSamples, progress, data, config, model, expected, corpus, workers } = await prepare(options);
+  const { o, log, backend, badSamples, progress, data, defense, config, model, expected, corpus, clean, compute } = await prepare(options);
   const out = o.out;
-  const resume = options.resume && existsSync(checkpointFile(out)) ? await loadCheckpoint<PbeCheckpoint['state']>(out) : undefined;
+  const resume = options.resume && existsSync(checkpointFile(out)) ? await loadCheckpoint<FitCheckpointState<unknown>>(out) : undefined;
   if (options.resume && !resume) log(`--resume ${out}: no checkpoint was written yet; starting the run from the beginning`);
 
   let evaluateModel: ((m: typeof model) => EvalResult) | undefined;
@@ -123,6 +127,8 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
 
   const runInfo = {
     command: 'purify',
+    defense: defense.name,
+    data: defense.data,
     args: { ...o, resume: undefined, backend: undefined, logFormat: undefined, quiet: undefined },
     preset: o.preset ?? null,
     config,
@@ -131,21 +137,26 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
   };
   await writeRunJson(out, { ...runInfo, status: 'running', startedAt: new Date(started).toISOString() });
   const stop = new StopSignal().install();
-  let result: PurifyResult;
+  let result: DefenseResult;
   try {
-    result = await purifyPbe(model, corpus, {
+    result = await defense.run(
+      model,
+      {
+        data: corpus,
+        clean,
+        log,
+        evaluate: evaluateModel && ((m) => {
+          const r = evaluateModel!(m);
+          return { acc: r.acc, asr: r.asr };
+        }),
+        onEpoch: (_row, rows) => writeMetrics(out, rows),
+        checkpoint: { dir: out, everyMinutes: o.checkpointEvery, resume },
+        stop,
+        progress,
+        compute,
+      },
       config,
-      log,
-      evaluate: evaluateModel && ((m) => {
-        const r = evaluateModel!(m);
-        return { acc: r.acc, asr: r.asr };
-      }),
-      onEpoch: (_row, rows) => writeMetrics(out, rows),
-      checkpoint: { dir: out, everyMinutes: o.checkpointEvery, resume },
-      stop,
-      progress,
-      compute: computeOptions(workers, backend, o.weightsRefresh),
-    });
+    );
   } catch (err) {
     if (err instanceof StoppedError) await writeRunJson(out, { ...runInfo, status: 'stopped', stoppedAt: new Date().toISOString() });
     throw err;
@@ -153,31 +164,23 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
     stop.uninstall();
   }
   await saveModel(model, join(out, runFiles.model));
-  await writeScores(out, result.store, result.trusted, config.labels, { flagged: result.flag.flagged, relabel: new Map(result.findings.suspects) });
+  await writeMetrics(out, result.rows);
+  await result.writeFiles?.(out, { infectedModel: o.model, model, log });
   await badSamples.writeCsv(join(out, 'bad-samples.csv'));
   const after = evaluateModel?.(model);
+  const seconds = (Date.now() - started) / 1000;
   await writeRunJson(out, {
     ...runInfo,
     status: 'complete',
-    eps: result.eps,
-    epsReason: result.epsReason,
-    lr: result.lr,
-    probe: result.probe,
-    inversion: { reason: result.findings.inversionReason, classes: result.findings.inversion, trigger: result.findings.trigger && { target: result.findings.trigger.target, maskL1: result.findings.trigger.maskL1, success: result.findings.trigger.success } },
-    generators: result.findings.generators,
-    suspects: result.findings.suspects.length,
-    flag: { method: 'otsu-chord', threshold: result.flag.threshold, count: result.flag.count },
+    ...result.info,
     pipeline: result.pipeline,
-    samples: result.store.size,
-    trusted: result.trusted.size,
     badSamples: badSamples.count,
     before: before ?? null,
     after: after ?? null,
-    seconds: (Date.now() - started) / 1000,
+    seconds,
   });
-  log(`purified model written to ${join(out, runFiles.model)}`, { acc: after?.acc, asr: after?.asr, skipped: badSamples.count });
-  await writePurifyReport(out, { corpus, store: result.store, trusted: result.trusted, infectedModel: o.model, purified: model, pgd: { ...config.pgd, eps: result.eps }, log });
-  return { result, before, after };
+  log(`purified model written to ${join(out, runFiles.model)}`, { defense: defense.name, acc: after?.acc, asr: after?.asr, skipped: badSamples.count });
+  return { defense: defense.name, result, pbe: defense.name === 'pbe' ? (result.detail as PurifyResult) : undefined, before, after, seconds };
 }
 
 function computeOptions(workers: number, backend: BackendInfo, weightsRefresh: 'steps' | 'epoch' = 'steps'): ComputeOptions {
