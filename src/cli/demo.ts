@@ -86,11 +86,11 @@ async function runDemo(o: DemoOptions): Promise<void> {
   process.stdout.write(formatEval(before));
 
   step(5, 'purify with PBE (defaults: no preset, no clean data, pseudo-labels)');
-  const { result } = await purifyCommand({
+  const { pbe: result } = await purifyCommand({
     ...common, ...trigger,
     model: join(work, 'infected'), data: [join(work, 'poisoned/train-*.tar')], out: join(work, 'purified'), overwrite: true,
     evalData: [data.test], evalAttack: o.attack, target: o.target, evalSamples: 1000,
-  });
+  }).then((r) => ({ pbe: r.pbe! }));
 
   step(6, 'evaluate the purified model');
   const after = await evalCommand({ ...evalArgs, model: join(work, 'purified/model') });

@@ -4,12 +4,14 @@ import type { BackendInfo } from '../backend/select.js';
 import type { ComputeOptions } from '../pipeline/compute.js';
 import { join } from 'node:path';
 import { attackNames, triggerFor } from '../attacks/registry.js';
-import { loadPurifyConfig } from '../config/load.js';
-import { describePbe, purifyPbe, type PbeCheckpoint, type PurifyResult } from '../defenses/pbe.js';
+import type { DefenseResult } from '../defenses/defense.js';
+import type { PurifyResult } from '../defenses/pbe.js';
+import { defenseFor, defenseNames } from '../defenses/registry.js';
+import type { FitCheckpointState } from '../pipeline/engine.js';
 import { evaluate, loadEvalSet, type EvalResult } from '../eval/evaluate.js';
 import { loadModel, modelFiles, modelInputShape, modelNumClasses, saveModel } from '../models/io.js';
 import { shardCorpus } from '../pipeline/corpus.js';
-import { checkpointFile, loadCheckpoint } from '../pipeline/checkpoint.js';
+import { checkpointFile, loadCheckpoint, type Checkpoint } from '../pipeline/checkpoint.js';
 import { changedInputsError, identityChanges, runIdentity, storedIdentitySchema, validatePbeState, type RunIdentity } from '../pipeline/run-identity.js';
 import { validatePurifyConfig, type PurifyConfig } from '../config/schema.js';
 import { existsSync } from 'node:fs';
@@ -17,8 +19,7 @@ import { StopSignal, StoppedError } from '../pipeline/stop-signal.js';
 import { PbeError, usageError } from '../errors.js';
 import { version as tfVersion } from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
-import { claimRunDir, lockRunDir, runFiles, writeMetrics, writeRunJson, writeScores } from '../report/run-dir.js';
-import { writePurifyReport } from '../report/write-report.js';
+import { claimRunDir, lockRunDir, runFiles, writeMetrics, writeRunJson } from '../report/run-dir.js';
 import { addCommonOptions, addTriggerOptions, intArg, numberArg, setup, triggerOptions, type CommonOptions, type TriggerCliOptions } from './common.js';
 
 export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
@@ -42,12 +43,16 @@ export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
   computeWorkers?: number;
   weightsRefresh?: 'steps' | 'epoch';
   dryRun?: boolean;
+  defense?: string;
+  cleanData?: string[];
 }
 
 export function registerPurifyCommand(program: Command): void {
   const cmd = program
     .command('purify')
-    .description('remove a backdoor with Progressive Backdoor Erasing, using only the given (possibly poisoned, unlabelled) data')
+    .description('remove a backdoor: Progressive Backdoor Erasing (default) with only the given (possibly poisoned, unlabelled) data, or another defense')
+    .option('--defense <name>', `defense: ${defenseNames.join('|')} (default pbe)`)
+    .option('--clean-data <specs...>', 'a small clean labelled extra set, for defenses that need one')
     .option('--model <dir>', 'infected TensorFlow.js model (directory or model.json)')
     .option('--data <specs...>', 'the data to purify with (tar shards; labels optional)')
     .option('--out <dir>', 'run directory: model/, metrics.csv, scores.csv, run.json, bad-samples.csv, report.html, checkpoint/')
@@ -58,8 +63,8 @@ export function registerPurifyCommand(program: Command): void {
     .addOption(new Option('--weights-refresh <when>', 'when worker replicas get new weights: steps (exact; workers compute PGD and gradients data-parallel) or epoch (PGD with stale weights, overlapped with training on the main thread)').choices(['steps', 'epoch']).default('steps'))
     .option('--dry-run', 'print the pipeline and the merged config, then exit without computing')
     .option('--checkpoint-every <minutes>', 'also checkpoint every this many minutes (always at every epoch end)', numberArg('--checkpoint-every'))
-    .option('--preset <name>', 'per-dataset settings from config/presets (e.g. fashion-mnist, authors)')
-    .option('--config <file>', 'JSON file overriding config/defaults.json (after the preset)')
+    .option('--preset <name>', 'pbe: per-dataset settings from config/presets (e.g. fashion-mnist, authors)')
+    .option('--config <file>', 'JSON file overriding the defense\'s defaults (pbe: config/defaults.json after the preset; others: config/defenses/NAME.json)')
     .option('--labels <source>', 'train with pseudo-labels of the infected model (default) or the labels in the shards (given)')
     .option('--eps <eps>', 'PGD L∞ radius (default: preset, else chosen by a probe)', numberArg('--eps'))
     .option('--lr <lr>', 'SGD learning rate (default: preset, else the probe learning rate)', numberArg('--lr'))
@@ -75,47 +80,46 @@ export function registerPurifyCommand(program: Command): void {
 }
 
 export interface PurifyCommandResult {
-  result: PurifyResult;
+  defense: string;
+  result: DefenseResult;
+  /** PBE's own result, when the defense is pbe. */
+  pbe?: PurifyResult;
   before?: EvalResult;
   after?: EvalResult;
+  seconds: number;
 }
 
 /**
- * What purify and its dry run share: the run's options, the merged config, the model and the corpus. A resumed
- * run takes its options and its config from its run.json (never the config file again).
+ * What purify and its dry run share: the run's options, the defense and its merged config, the model and the
+ * corpora. A resumed run takes its options and its config from its run.json (never the config file again).
  */
 async function prepare(options: PurifyCliOptions) {
   if (options.restart && !options.resume) throw usageError('--restart goes with --resume RUN_DIR (a new run into an --out in use takes --overwrite)');
   const stored = options.resume ? await storedRun(options.resume) : undefined;
   const o = stored ? stored.options : options;
   if (!o.model || !o.data || !o.out) throw usageError('purify needs --model, --data and --out (or --resume RUN_DIR)');
+  const defense = defenseFor(o.defense ?? 'pbe');
+  if (defense.data === 'clean' && !o.cleanData) throw usageError(`the ${defense.name} defense needs a clean extra set: --clean-data SPEC`);
   const context = await setup(options, true);
-  const overrides: Record<string, unknown> = {};
-  if (o.labels) overrides.labels = o.labels;
-  if (o.seed !== undefined) overrides.seed = o.seed;
-  if (o.eps !== undefined) overrides.pgd = { eps: o.eps };
-  if (o.lr !== undefined) overrides.optimizer = { lr: o.lr };
-  const config = stored ? stored.config : await loadPurifyConfig({ preset: o.preset, file: o.config, overrides });
+  const overrides = { labels: o.labels, seed: o.seed, 'pgd.eps': o.eps, 'optimizer.lr': o.lr };
+  const config = stored ? stored.config : await defense.loadConfig({ preset: o.preset, file: o.config, overrides });
   const model = await loadModel(o.model);
   const [height, width, channels] = modelInputShape(model, o.model);
   const numClasses = modelNumClasses(model);
   if (o.evalAttack && o.target >= numClasses) throw usageError(`--target ${o.target} is not a class of the model (classes 0..${numClasses - 1})`);
   const expected = { height, width, channels };
   const corpus = shardCorpus(o.data, { ...context.data, expected, numClasses, badSamples: context.badSamples });
+  const clean = o.cleanData ? shardCorpus(o.cleanData, { ...context.data, shardIndex: undefined, numShards: undefined, expected, numClasses, badSamples: context.badSamples, requireLabels: true }) : undefined;
   const workers = o.computeWorkers ?? defaultComputeWorkers(context.backend);
-  return { o: { ...o, out: o.out }, ...context, config, model, expected, numClasses, corpus, workers, stored };
+  const compute = computeOptions(workers, context.backend, o.weightsRefresh);
+  return { o: { ...o, out: o.out }, ...context, defense, config, model, expected, numClasses, corpus, clean, compute, stored };
 }
 
 /** The pipeline purify would run and its merged config (`--dry-run`). */
 export async function purifyPlan(options: PurifyCliOptions): Promise<string> {
-  const { config, corpus, workers, model, backend } = await prepare(options);
-  const chain = describePbe(model, corpus, config, computeOptions(workers, backend, options.weightsRefresh));
-  const inv = config.inversion;
-  const grid = (config.pgd.eps === 'auto' ? config.probe.epsGrid : [config.pgd.eps]).join(', ');
-  const probes = inv.enabled
-    ? `probes on ${config.probe.samples} samples: PGD at eps ${grid}; trigger inversion (${inv.steps} steps per class, ${inv.refineSteps} for a flagged one) -> generators linf-pgd and/or trigger-unlearning (adversarial/choose.ts)`
-    : `probe on ${config.probe.samples} samples: PGD at eps ${grid} (trigger inversion disabled) -> linf-pgd`;
-  return `${probes}\nround 0, with linf-pgd: ${chain}\n${JSON.stringify(config, null, 2)}\n`;
+  const { defense, config, corpus, clean, compute, model, log } = await prepare(options);
+  const chain = defense.describe(model, { data: corpus, clean, compute, log }, config);
+  return `${chain}\n${JSON.stringify(config, null, 2)}\n`;
 }
 
 export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCommandResult> {
@@ -125,7 +129,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
   const out = o.out;
   const files = await modelFiles(o.model);
   let identity: RunIdentity;
-  let resume: PbeCheckpoint | undefined;
+  let resume: Checkpoint<FitCheckpointState<unknown>> | undefined;
   if (stored) {
     identity = await runIdentity(config, corpus.urls, files, stored.identity.runId);
     const changes = identityChanges(stored.identity, identity);
@@ -135,7 +139,8 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
       await claimRunDir(out, { overwrite: true });
       identity = await runIdentity(config, corpus.urls, files);
     } else if (existsSync(checkpointFile(out))) {
-      resume = await loadCheckpoint<PbeCheckpoint['state']>(out, { validateState: (state) => validatePbeState(state, config) });
+      const validateState = prepared.defense.name === 'pbe' ? (state: unknown) => validatePbeState<FitCheckpointState<unknown>>(state, config as PurifyConfig) : undefined;
+      resume = await loadCheckpoint<FitCheckpointState<unknown>>(out, { validateState });
     } else {
       log(`--resume ${out}: no checkpoint was written yet; starting the run from the beginning`);
     }
@@ -153,7 +158,7 @@ export async function purifyCommand(options: PurifyCliOptions): Promise<PurifyCo
 
 type Prepared = Omit<Awaited<ReturnType<typeof prepare>>, 'stored'>;
 
-async function runPurify({ o, log, backend, badSamples, progress, data, config, model, expected, corpus, workers, identity, resume, started }: Prepared & { identity: RunIdentity; resume: PbeCheckpoint | undefined; started: number }): Promise<PurifyCommandResult> {
+async function runPurify({ o, log, backend, badSamples, progress, data, defense, config, model, expected, corpus, clean, compute, identity, resume, started }: Prepared & { identity: RunIdentity; resume: Checkpoint<FitCheckpointState<unknown>> | undefined; started: number }): Promise<PurifyCommandResult> {
   const out = o.out;
 
   let evaluateModel: ((m: typeof model) => EvalResult) | undefined;
@@ -167,6 +172,8 @@ async function runPurify({ o, log, backend, badSamples, progress, data, config, 
 
   const runInfo = {
     command: 'purify',
+    defense: defense.name,
+    data: defense.data,
     args: { ...o, resume: undefined, restart: undefined, overwrite: undefined, backend: undefined, logFormat: undefined, quiet: undefined },
     preset: o.preset ?? null,
     config,
@@ -176,21 +183,26 @@ async function runPurify({ o, log, backend, badSamples, progress, data, config, 
   };
   await writeRunJson(out, { ...runInfo, status: 'running', startedAt: new Date(started).toISOString() });
   const stop = new StopSignal().install();
-  let result: PurifyResult;
+  let result: DefenseResult;
   try {
-    result = await purifyPbe(model, corpus, {
+    result = await defense.run(
+      model,
+      {
+        data: corpus,
+        clean,
+        log,
+        evaluate: evaluateModel && ((m) => {
+          const r = evaluateModel!(m);
+          return { acc: r.acc, asr: r.asr };
+        }),
+        onEpoch: (_row, rows) => writeMetrics(out, rows),
+        checkpoint: { dir: out, everyMinutes: o.checkpointEvery, resume },
+        stop,
+        progress,
+        compute,
+      },
       config,
-      log,
-      evaluate: evaluateModel && ((m) => {
-        const r = evaluateModel!(m);
-        return { acc: r.acc, asr: r.asr };
-      }),
-      onEpoch: (_row, rows) => writeMetrics(out, rows),
-      checkpoint: { dir: out, everyMinutes: o.checkpointEvery, resume },
-      stop,
-      progress,
-      compute: computeOptions(workers, backend, o.weightsRefresh),
-    });
+    );
   } catch (err) {
     // a stopped or failed run says so in run.json and still lists what it skipped
     const stopped = err instanceof StoppedError;
@@ -203,31 +215,22 @@ async function runPurify({ o, log, backend, badSamples, progress, data, config, 
   }
   await badSamples.writeCsv(join(out, runFiles.badSamples));
   await saveModel(model, join(out, runFiles.model));
-  await writeScores(out, result.store, result.trusted, config.labels, { flagged: result.flag.flagged, relabel: new Map(result.findings.suspects) });
+  await writeMetrics(out, result.rows);
+  await result.writeFiles?.(out, { infectedModel: o.model, model, log });
   const after = evaluateModel?.(model);
+  const seconds = (Date.now() - started) / 1000;
   await writeRunJson(out, {
     ...runInfo,
     status: 'complete',
-    eps: result.eps,
-    epsReason: result.epsReason,
-    lr: result.lr,
-    probe: result.probe,
-    inversion: { reason: result.findings.inversionReason, classes: result.findings.inversion, trigger: result.findings.trigger && { target: result.findings.trigger.target, maskL1: result.findings.trigger.maskL1, success: result.findings.trigger.success } },
-    generators: result.findings.generators,
-    backdoorSignal: result.findings.backdoorSignal,
-    suspects: result.findings.suspects.length,
-    flag: { method: result.findings.backdoorSignal ? 'otsu-chord' : 'none (no backdoor signal)', threshold: Number.isFinite(result.flag.threshold) ? result.flag.threshold : null, count: result.flag.count },
+    ...result.info,
     pipeline: result.pipeline,
-    samples: result.store.size,
-    trusted: result.trusted.size,
     badSamples: badSamples.count,
     before: before ?? null,
     after: after ?? null,
-    seconds: (Date.now() - started) / 1000,
+    seconds,
   });
-  log(`purified model written to ${join(out, runFiles.model)}`, { acc: after?.acc, asr: after?.asr, skipped: badSamples.count });
-  await writePurifyReport(out, { corpus, store: result.store, trusted: result.trusted, infectedModel: o.model, purified: model, pgd: { ...config.pgd, eps: result.eps }, log });
-  return { result, before, after };
+  log(`purified model written to ${join(out, runFiles.model)}`, { defense: defense.name, acc: after?.acc, asr: after?.asr, skipped: badSamples.count });
+  return { defense: defense.name, result, pbe: defense.name === 'pbe' ? (result.detail as PurifyResult) : undefined, before, after, seconds };
 }
 
 function computeOptions(workers: number, backend: BackendInfo, weightsRefresh: 'steps' | 'epoch' = 'steps'): ComputeOptions {
@@ -243,7 +246,7 @@ function defaultComputeWorkers(backend: BackendInfo): number {
 }
 
 /** The options, config and identity a run was started with, from its run.json. */
-async function storedRun(runDir: string): Promise<{ options: PurifyCliOptions; config: PurifyConfig; identity: RunIdentity }> {
+async function storedRun(runDir: string): Promise<{ options: PurifyCliOptions; config: unknown; identity: RunIdentity }> {
   const path = join(runDir, runFiles.runJson);
   let info: { args?: PurifyCliOptions; status?: string; config?: unknown; identity?: unknown };
   try {
@@ -257,9 +260,10 @@ async function storedRun(runDir: string): Promise<{ options: PurifyCliOptions; c
   if (!identity.success) {
     throw usageError(`--resume ${runDir}: ${path} records no data fingerprint (a run of an older pbe?), so a resume cannot be checked; start a new run with --overwrite`);
   }
-  let config: PurifyConfig;
+  let config: unknown;
   try {
-    config = validatePurifyConfig(info.config);
+    // PBE's config is checked again here; another defense's is its own file's, checked when the run started
+    config = (info.args.defense ?? 'pbe') === 'pbe' ? validatePurifyConfig(info.config) : info.config;
   } catch (err) {
     throw new PbeError('input', `--resume ${runDir}: the config stored in ${path} is invalid: ${(err as Error).message}`, { cause: err });
   }

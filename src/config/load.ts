@@ -5,7 +5,7 @@ import { validatePurifyConfig, type PurifyConfig } from './schema.js';
 import { configDir } from './paths.js';
 
 
-async function readJson(path: string): Promise<Record<string, unknown>> {
+export async function readJson(path: string): Promise<Record<string, unknown>> {
   try {
     const { $comment: _comment, ...rest } = JSON.parse(await readFile(path, 'utf8'));
     return rest;

@@ -66,7 +66,16 @@ export type PurifyConfig = z.infer<typeof purifyConfigSchema>;
 
 /** Validates a merged config once, at the boundary; the first problem becomes one message naming its path. */
 export function validatePurifyConfig(input: unknown): PurifyConfig {
-  const result = purifyConfigSchema.safeParse(input);
+  const config = validateWith(purifyConfigSchema, input);
+  if (config.keepRatio.length !== config.rounds.length - 1) {
+    throw configError('keepRatio', `one entry per round after the first (${config.rounds.length - 1})`, config.keepRatio);
+  }
+  return config;
+}
+
+/** Validates `input` against a schema; the first problem becomes one message naming its path, expected and actual value. */
+export function validateWith<T>(schema: z.ZodType<T>, input: unknown): T {
+  const result = schema.safeParse(input);
   if (!result.success) {
     const issue = result.error.issues[0];
     const path = issue.path.map(String).join('.');
@@ -76,12 +85,10 @@ export function validatePurifyConfig(input: unknown): PurifyConfig {
     }
     throw configError(path, issue.message, valueAt(input, issue.path));
   }
-  const config = result.data;
-  if (config.keepRatio.length !== config.rounds.length - 1) {
-    throw configError('keepRatio', `one entry per round after the first (${config.rounds.length - 1})`, config.keepRatio);
-  }
-  return config;
+  return result.data;
 }
+
+export const schemaParts = { positiveInt, fraction, nonNegative, positive };
 
 function valueAt(input: unknown, path: PropertyKey[]): unknown {
   let value = input;

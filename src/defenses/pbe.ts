@@ -24,6 +24,10 @@ import type { GeneratorName } from '../adversarial/registry.js';
 import { repairLabels } from '../adversarial/repair.js';
 import { probeTriggers, type ClassInversion } from '../adversarial/trigger-probe.js';
 import { unlearnTrigger } from '../adversarial/trigger-stamp.js';
+import { loadPurifyConfig, mergeConfig } from '../config/load.js';
+import { writeScores } from '../report/run-dir.js';
+import { writePurifyReport } from '../report/write-report.js';
+import type { Defense } from './defense.js';
 
 /**
  * Progressive Backdoor Erasing (Mu, Niu, Wang, Zhou, Wang, Liu, Guo, "Progressive Backdoor Erasing via
@@ -340,3 +344,67 @@ function invertOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: Pu
   log(`trigger inversion on ${probeSamples.length} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
   return result;
 }
+/**
+ * PBE in the defense registry. Setting: none (only the given data; labels optional, pseudo-labels by default).
+ * Config: config/defaults.json and a preset (config/presets), documented in config/README.md. Scores every sample
+ * (suspicion 1 - cos(r, f(x)); "flagged": outside the final trusted set).
+ */
+export const pbe: Defense<PurifyConfig> = {
+  name: 'pbe',
+  title: 'Progressive Backdoor Erasing (Mu et al., CVPR 2023), without clean data',
+  data: 'none',
+  loadConfig: ({ preset, file, overrides }) => {
+    const nested = Object.entries(overrides).reduce<Record<string, unknown>>(
+      (all, [flag, value]) => (value === undefined ? all : mergeConfig(all, flag.split('.').reduceRight<unknown>((v, key) => ({ [key]: v }), value) as Record<string, unknown>)),
+      {},
+    );
+    return loadPurifyConfig({ preset, file, overrides: nested });
+  },
+  async run(model, ctx, config) {
+    const result = await purifyPbe(model, ctx.data, {
+      config,
+      log: ctx.log,
+      evaluate: ctx.evaluate,
+      onEpoch: ctx.onEpoch,
+      shuffleBuffer: ctx.shuffleBuffer,
+      checkpoint: ctx.checkpoint && { ...ctx.checkpoint, resume: ctx.checkpoint.resume as PbeCheckpoint | undefined },
+      stop: ctx.stop,
+      progress: ctx.progress,
+      compute: ctx.compute,
+    });
+    const { store, trusted, flag, findings } = result;
+    const suspicion = store.similarities().map((s) => 1 - s);
+    return {
+      rows: result.rows,
+      pipeline: result.pipeline,
+      info: {
+        eps: result.eps,
+        epsReason: result.epsReason,
+        lr: result.lr,
+        probe: result.probe,
+        inversion: { reason: findings.inversionReason, classes: findings.inversion, trigger: findings.trigger && { target: findings.trigger.target, maskL1: findings.trigger.maskL1, success: findings.trigger.success } },
+        generators: findings.generators,
+        backdoorSignal: findings.backdoorSignal,
+        suspects: findings.suspects.length,
+        flag: { method: findings.backdoorSignal ? 'otsu-chord' : 'none (no backdoor signal)', threshold: Number.isFinite(flag.threshold) ? flag.threshold : null, count: flag.count },
+        samples: store.size,
+        trusted: trusted.size,
+      },
+      scores: { keys: store.keys, urls: store.urls, suspicion, flagged: new Set(store.keys.filter((_, i) => flag.flagged[i] === 1)) },
+      writeFiles: async (dir, run) => {
+        await writeScores(dir, store, trusted, config.labels, { flagged: flag.flagged, relabel: new Map(findings.suspects) });
+        await writePurifyReport(dir, { corpus: ctx.data, store, trusted, infectedModel: run.infectedModel, purified: run.model, pgd: { ...config.pgd, eps: result.eps }, log: run.log });
+      },
+      detail: result,
+    };
+  },
+  describe: (model, ctx, config) => {
+    const chain = describePbe(model, ctx.data, config, ctx.compute);
+    const inv = config.inversion;
+    const grid = (config.pgd.eps === 'auto' ? config.probe.epsGrid : [config.pgd.eps]).join(', ');
+    const probes = inv.enabled
+      ? `probes on ${config.probe.samples} samples: PGD at eps ${grid}; trigger inversion (${inv.steps} steps per class, ${inv.refineSteps} for a flagged one) -> generators linf-pgd and/or trigger-unlearning (adversarial/choose.ts)`
+      : `probe on ${config.probe.samples} samples: PGD at eps ${grid} (trigger inversion disabled) -> linf-pgd`;
+    return `${probes}\nround 0, with linf-pgd: ${chain}`;
+  },
+};

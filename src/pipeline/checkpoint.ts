@@ -40,11 +40,9 @@ export async function saveCheckpoint<State>(
 ): Promise<number> {
   const started = performance.now();
   const weights = model.getWeights().map((w) => ({ shape: w.shape, data: w.dataSync() as Float32Array }));
-  const optimizerWeights = (await optimizer.getWeights()).map((w) => ({
-    name: w.name,
-    shape: w.tensor.shape,
-    data: Float32Array.from(w.tensor.dataSync()),
-  }));
+  const slots = await optimizer.getWeights();
+  const optimizerWeights = slots.map((w) => ({ name: w.name, shape: w.tensor.shape, data: Float32Array.from(w.tensor.dataSync()) }));
+  tf.dispose(slots.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor)); // the iteration count is a new scalar; the rest are the optimizer's variables
   const checkpoint: Checkpoint<State> = { version: 3, state, weights, optimizer: optimizerWeights, savedAt: new Date().toISOString() };
   const body = packr.pack(checkpoint);
   const bytes = packr.pack({ format: FORMAT, version: 3, sha256: sha256(body), body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) });

@@ -28,7 +28,8 @@ export interface FilePrint {
 
 export interface RunIdentity {
   runId: string;
-  config: PurifyConfig;
+  /** The defense's merged config (PBE: a PurifyConfig). */
+  config: unknown;
   data: FilePrint[];
   model: FilePrint[];
 }
@@ -61,7 +62,7 @@ export async function fingerprint(url: string): Promise<FilePrint> {
   }
 }
 
-export async function runIdentity(config: PurifyConfig, dataUrls: readonly string[], modelFiles: readonly string[], runId: string = randomUUID()): Promise<RunIdentity> {
+export async function runIdentity(config: unknown, dataUrls: readonly string[], modelFiles: readonly string[], runId: string = randomUUID()): Promise<RunIdentity> {
   return { runId, config, data: await Promise.all(dataUrls.map(fingerprint)), model: await Promise.all(modelFiles.map(fingerprint)) };
 }
 

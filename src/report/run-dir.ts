@@ -134,3 +134,9 @@ export async function writeScores(
 export async function writeRunJson(dir: string, info: Record<string, unknown>): Promise<void> {
   await writeFileAtomic(join(dir, runFiles.runJson), JSON.stringify(info, null, 2) + '\n');
 }
+
+/** scores.csv of a defense that scores samples other than PBE: key, url, suspicion (higher: more likely poisoned), flagged. */
+export async function writeSampleScores(dir: string, scores: { keys: string[]; urls: string[]; suspicion: Float32Array; flagged: Set<string> }): Promise<void> {
+  const rows = scores.keys.map((key, i) => ({ key, url: scores.urls[i], suspicion: scores.suspicion[i], flagged: scores.flagged.has(key) }));
+  await writeCsvAtomic(join(dir, runFiles.scores), ['key', 'url', 'suspicion', 'flagged'], rows);
+}

@@ -61,5 +61,13 @@ function trainableVariables(model: tf.LayersModel): tf.Variable[] {
 }
 
 export function sgdMomentum(lr: number, momentum: number): tf.Optimizer {
-  return momentum > 0 ? tf.train.momentum(lr, momentum) : tf.train.sgd(lr);
+  return momentum > 0 ? new Momentum(lr, momentum) : tf.train.sgd(lr);
+}
+
+/** tfjs 4.22's MomentumOptimizer.dispose() leaves its SGD learning-rate scalar behind (it does not call SGD's dispose). */
+class Momentum extends tf.MomentumOptimizer {
+  override dispose(): void {
+    super.dispose();
+    (this as unknown as { c: tf.Tensor }).c.dispose();
+  }
 }

@@ -50,7 +50,7 @@ describe('pbe end to end on the committed subset (Blend)', () => {
         ],
       })),
     );
-    const { result } = await purifyCommand({
+    const { pbe: result } = await purifyCommand({
       ...common, ...trigger, model: join(work, 'infected'), data: [join(work, 'poisoned/train-*.tar')], out,
       preset: 'fashion-mnist', config, evalData: [join(subset, 'test-*.tar')], evalAttack: 'blend', target: 0, evalSamples: 300,
     });
@@ -59,8 +59,8 @@ describe('pbe end to end on the committed subset (Blend)', () => {
     expect(after.asr!).toBeLessThan(before.asr! / 4);
     expect(after.acc).toBeGreaterThan(before.acc - 0.08);
 
-    expect(result.store.size).toBe(4000);
-    expect(result.trusted.size).toBe(2800);
+    expect(result!.store.size).toBe(4000);
+    expect(result!.trusted.size).toBe(2800);
     const metrics = (await readFile(join(out, 'metrics.csv'), 'utf8')).trim().split('\n');
     expect(metrics[0]).toBe('round,epoch,adversarialShare,adversarialBatches,trusted,samples,loss,flipRate,concentration,concentrationClass,seconds,acc,asr');
     expect(metrics).toHaveLength(1 + 14);
@@ -100,9 +100,9 @@ describe('pbe end to end on the committed subset (Blend)', () => {
       ],
     }));
     const out = join(work, 'badnets-run');
-    const { result } = await purifyCommand({ ...common, ...patch, model: join(work, 'badnets-infected'), data: [join(work, 'badnets/train-*.tar')], out, config, target: 3, evalSamples: 300 });
-    expect(result.findings.trigger?.target).toBe(3);
-    expect(result.findings.generators).toEqual(['trigger-unlearning']);
+    const { pbe: result } = await purifyCommand({ ...common, ...patch, model: join(work, 'badnets-infected'), data: [join(work, 'badnets/train-*.tar')], out, config, target: 3, evalSamples: 300 });
+    expect(result!.findings.trigger?.target).toBe(3);
+    expect(result!.findings.generators).toEqual(['trigger-unlearning']);
     const after = await evalCommand({ ...evalArgs, model: join(out, 'model') });
     // measured: ASR 99.9% -> 0.0%, ACC 86.8% -> 78.1% (9 epochs on 4,000 images; on 20,000 with the full schedule ACC stays within a point)
     const measured = `ACC ${before.acc} -> ${after.acc}, ASR ${before.asr} -> ${after.asr}`;
@@ -110,7 +110,7 @@ describe('pbe end to end on the committed subset (Blend)', () => {
     expect(after.acc, measured).toBeGreaterThan(before.acc - 0.12);
     const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
     expect(run.generators).toEqual(['trigger-unlearning']);
-    expect(run.flag.count).toBe(result.flag.count);
-    expect(result.flag.count).toBeGreaterThan(0);
+    expect(run.flag.count).toBe(result!.flag.count);
+    expect(result!.flag.count).toBeGreaterThan(0);
   }, 600_000);
 });
