@@ -98,12 +98,12 @@ export async function loadModel(location: string): Promise<tf.LayersModel> {
     throw modelError(jsonPath, `cannot build the model: ${(err as Error).message}`, err);
   }
   try {
+    checkTrainable(model, jsonPath); // first: a layer pbe cannot train is named, whatever the output
     const out = model.outputs[0].shape;
     const classes = out[out.length - 1];
     if (out.length !== 2 || typeof classes !== 'number' || classes < 2) {
       throw modelError(jsonPath, `expected a classifier with output [batch, classes] of 2 classes or more, got [${out.join(', ')}]`);
     }
-    checkTrainable(model, jsonPath);
   } catch (err) {
     model.dispose();
     throw err;
