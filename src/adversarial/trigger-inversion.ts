@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { predictClasses } from '../eval/evaluate.js';
 import { createRng } from '../pipeline/random.js';
 
 /**
@@ -43,10 +44,11 @@ export function invertTrigger(
   shape: [number, number, number, number],
   target: number,
   opts: InversionOptions,
+  /** The model's classes of x (computed when not given; a caller inverting every class passes them once). */
+  predicted: Int32Array = classesOf(model, x, shape),
 ): InvertedTrigger {
   const [, height, width, channels] = shape;
   const per = height * width * channels;
-  const predicted = predictClasses(model, x, shape);
   const others = [...predicted.keys()].filter((i) => predicted[i] !== target);
   const rng = createRng(opts.seed * 131 + target);
   const maskParam = variableOf(tf.fill([height, width, 1], Math.atanh(2 * 0.1 - 1)));
@@ -83,7 +85,8 @@ export function invertTrigger(
     const maskL1 = mask.reduce((a, v) => a + v, 0);
     const trigger = { target, mask, pattern, maskL1, success: 0 };
     if (others.length > 0) {
-      const onStamped = predictClasses(model, stampAll(x, others, trigger, per, channels), [others.length, height, width, channels]);
+      const stamped = others.map((i) => stamp(trigger, x.subarray(i * per, (i + 1) * per), channels));
+      const onStamped = predictClasses(model, stamped, [height, width, channels]);
       trigger.success = onStamped.filter((c) => c === target).length / others.length;
     }
     return trigger;
@@ -124,22 +127,10 @@ export function stamp(
   return out;
 }
 
-function stampAll(x: Float32Array, indices: number[], trigger: InvertedTrigger, per: number, channels: number): Float32Array {
-  const out = new Float32Array(indices.length * per);
-  indices.forEach((i, n) => stamp(trigger, x.subarray(i * per, (i + 1) * per), channels, out, n * per));
-  return out;
-}
-
-export function predictClasses(model: tf.LayersModel, x: Float32Array, shape: [number, number, number, number], batchSize = 256): Int32Array {
-  const [n, h, w, c] = shape;
+/** The model's class for each image of x (NHWC). */
+export function classesOf(model: tf.LayersModel, x: Float32Array, [n, h, w, c]: [number, number, number, number]): Int32Array {
   const per = h * w * c;
-  const out = new Int32Array(n);
-  for (let start = 0; start < n; start += batchSize) {
-    const end = Math.min(n, start + batchSize);
-    const classes = tf.tidy(() => (model.predict(tf.tensor4d(x.subarray(start * per, end * per), [end - start, h, w, c])) as tf.Tensor).argMax(-1).dataSync());
-    out.set(classes, start);
-  }
-  return out;
+  return predictClasses(model, Array.from({ length: n }, (_, i) => x.subarray(i * per, (i + 1) * per)), [h, w, c]);
 }
 
 /**

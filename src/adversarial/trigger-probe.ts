@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
-import { anomalyIndices, invertTrigger, type InversionOptions, type InvertedTrigger } from './trigger-inversion.js';
+import { anomalyIndices, classesOf, invertTrigger, type InversionOptions, type InvertedTrigger } from './trigger-inversion.js';
 
 /** One class's inverted trigger, without its pixels. */
 export interface ClassInversion {
@@ -40,11 +40,12 @@ export function probeTriggers(model: tf.LayersModel, x: Float32Array, shape: [nu
   const started = performance.now();
   const numClasses = model.outputs[0].shape[1] as number;
   const triggers: InvertedTrigger[] = [];
-  for (let t = 0; t < numClasses; t++) triggers.push(invertTrigger(model, x, shape, t, opts));
+  const predicted = classesOf(model, x, shape);
+  for (let t = 0; t < numClasses; t++) triggers.push(invertTrigger(model, x, shape, t, opts, predicted));
   const anomaly = anomalyIndices(triggers.map((t) => t.maskL1));
   const classes = triggers.map(({ target, maskL1, success }, i) => ({ target, maskL1, success, anomaly: anomaly[i] }));
   const { flagged, reason } = flagClass(classes, opts);
-  const trigger = flagged ? invertTrigger(model, x, shape, flagged.target, { ...opts, steps: opts.refineSteps }) : null;
+  const trigger = flagged ? invertTrigger(model, x, shape, flagged.target, { ...opts, steps: opts.refineSteps }, predicted) : null;
   const refined = trigger ? `; refined over ${opts.refineSteps} steps to ${trigger.maskL1.toFixed(1)} pixels, success ${(trigger.success * 100).toFixed(0)}%` : '';
   return { classes, trigger, reason: reason + refined, seconds: (performance.now() - started) / 1000 };
 }
