@@ -180,20 +180,12 @@ export function coverMask(mask: Float32Array, height: number, width: number, lev
  * model moves out of the target class this way are the likely poisoned ones.
  */
 export function neutralise(cover: Float32Array, image: Float32Array, channels: number, out: Float32Array = new Float32Array(image.length), offset = 0): Float32Array {
-  const mask = cover;
-  const medians = new Float32Array(channels);
-  const values = new Float32Array(mask.length);
+  const values = new Float32Array(cover.length);
+  const medianColour = new Float32Array(image.length);
   for (let c = 0; c < channels; c++) {
-    for (let i = 0; i < mask.length; i++) values[i] = image[i * channels + c];
+    for (let i = 0; i < cover.length; i++) values[i] = image[i * channels + c];
     values.sort();
-    medians[c] = values[values.length >> 1];
+    for (let i = 0; i < cover.length; i++) medianColour[i * channels + c] = values[values.length >> 1];
   }
-  for (let i = 0; i < mask.length; i++) {
-    const m = mask[i];
-    for (let c = 0; c < channels; c++) {
-      const j = i * channels + c;
-      out[offset + j] = (1 - m) * image[j] + m * medians[c];
-    }
-  }
-  return out;
+  return stamp({ mask: cover, pattern: medianColour }, image, channels, out, offset);
 }
