@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { parse } from 'fast-csv';
 import { createRng, hashUniform } from '../pipeline/random.js';
 import { usageError } from '../errors.js';
 import type { Sample } from '../sources/types.js';
@@ -81,4 +83,18 @@ export async function* poisonSamples(
       yield { sample: s, row };
     }
   }
+}
+
+/** poison-manifest.csv as key → poisoned (the ground truth a defense's suspicion is scored against). */
+export async function readPoisonManifest(path: string): Promise<Map<string, boolean>> {
+  const truth = new Map<string, boolean>();
+  await new Promise<void>((resolve, reject) => {
+    createReadStream(path)
+      .on('error', reject)
+      .pipe(parse({ headers: true }))
+      .on('data', (row: { key: string; poisoned: string }) => truth.set(row.key, row.poisoned === '1'))
+      .on('error', reject)
+      .on('end', () => resolve());
+  });
+  return truth;
 }

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse } from 'fast-csv';
-import { Readable } from 'node:stream';
 import { dataDir } from '../config/paths.js';
 import { detectionMetrics } from '../eval/detection.js';
 import { rocCurve } from '../eval/roc.js';
@@ -15,6 +13,7 @@ import { trainCommand } from './train.js';
 import { createLog } from './log.js';
 import { intArg, numberArg } from './common.js';
 import { attackNames } from '../attacks/registry.js';
+import { readPoisonManifest } from '../attacks/poison.js';
 
 interface DemoOptions {
   attack: string;
@@ -97,7 +96,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const after = await evalCommand({ ...evalArgs, model: join(work, 'purified/model') });
   process.stdout.write(formatEval(after));
 
-  const manifest = await readManifest(join(work, 'poisoned/poison-manifest.csv'));
+  const manifest = await readPoisonManifest(join(work, 'poisoned/poison-manifest.csv'));
   const flagged = new Map(result.store.keys.map((k, i) => [k, result.flag.flagged[i] === 1]));
   const detection = detectionMetrics(flagged, manifest);
   const similarities = result.store.similarities();
@@ -125,17 +124,4 @@ async function runDemo(o: DemoOptions): Promise<void> {
       '',
     ].join('\n'),
   );
-}
-
-async function readManifest(path: string): Promise<Map<string, boolean>> {
-  const text = await readFile(path, 'utf8');
-  const truth = new Map<string, boolean>();
-  await new Promise<void>((resolve, reject) => {
-    Readable.from([text])
-      .pipe(parse({ headers: true }))
-      .on('data', (row: { key: string; poisoned: string }) => truth.set(row.key, row.poisoned === '1'))
-      .on('error', reject)
-      .on('end', () => resolve());
-  });
-  return truth;
 }

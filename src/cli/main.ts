@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerBenchCommand } from './bench.js';
 import { runProgram } from './exit-code.js';
 import { registerDataCommand } from './data.js';
 import { registerDemoCommand } from './demo.js';
@@ -23,6 +24,7 @@ registerPurifyCommand(program);
 registerInspectCommand(program);
 registerReportCommand(program);
 registerDemoCommand(program);
+registerBenchCommand(program);
 
 const code = await runProgram(program, process.argv);
 if (code !== 0) process.exit(code);

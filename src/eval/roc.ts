@@ -48,3 +48,31 @@ function thin<T>(points: T[], maxPoints: number): T[] {
   const step = (points.length - 1) / (maxPoints - 1);
   return Array.from({ length: maxPoints }, (_, i) => points[Math.round(i * step)]);
 }
+
+/**
+ * Average precision (the area under the precision-recall curve as scikit-learn's average_precision_score sums
+ * it): the mean over positives of the precision at each distinct score threshold, ties taken together.
+ *
+ *   averagePrecision([0.9, 0.2, 0.4], [true, false, true])  // 1
+ */
+export function averagePrecision(scores: ArrayLike<number>, positive: ArrayLike<boolean>): number {
+  if (scores.length !== positive.length) throw new Error(`averagePrecision: ${scores.length} scores for ${positive.length} labels`);
+  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
+  let positives = 0;
+  for (let i = 0; i < positive.length; i++) if (positive[i]) positives++;
+  if (positives === 0) return NaN;
+  let tp = 0;
+  let ap = 0;
+  for (let start = 0; start < order.length; ) {
+    let end = start;
+    let tied = 0;
+    while (end < order.length && scores[order[end]] === scores[order[start]]) {
+      if (positive[order[end]]) tied++;
+      end++;
+    }
+    tp += tied;
+    ap += (tied / positives) * (tp / end);
+    start = end;
+  }
+  return ap;
+}
