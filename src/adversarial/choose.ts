@@ -3,6 +3,7 @@ import type { ProbePoint } from '../defenses/probe.js';
 type PgdProbe = Pick<ProbePoint, 'eps' | 'concentration' | 'concentrationClass'>;
 import type { GeneratorName } from './registry.js';
 import type { TriggerProbe } from './trigger-probe.js';
+import type { UniversalProbe } from './universal-probe.js';
 
 export interface GeneratorChoice {
   names: GeneratorName[];
@@ -20,14 +21,30 @@ export interface GeneratorChoice {
  * Measured (20k Fashion-MNIST, Blend, cnn-small): PGD alone left ASR at 6.9%, both took it to 2.5%. On synthetic
  * squares with a noise Blend both kept ASR at 67% where PGD alone erased it (test/defenses/pbe-probe.test.ts):
  * a known limit of stamping a recovered trigger that is partly a natural feature of the class.
- * `backdoorSignal` says whether either probe saw a backdoor; without one, the run flags no sample as poisoned.
+ *  - perturbation-unlearning when masked inversion flags nothing but the universal additive probe
+ *    (adversarial/universal-probe.ts) flags a class: a trigger spread over the whole image; alone when the PGD
+ *    flips scatter, beside PGD when they concentrate. Masked inversion comes first, so BadNets and Blend, which
+ *    both probes flag (universal: anomaly 4.11 and gap 3.93 on 20k Fashion-MNIST), keep their generators.
+ * `backdoorSignal` says whether any probe saw a backdoor; without one, the run flags no sample as poisoned.
  */
-export function chooseGenerators(pgd: PgdProbe | undefined, triggers: Pick<TriggerProbe, 'trigger'>, minConcentration = 0.5): GeneratorChoice {
+export function chooseGenerators(
+  pgd: PgdProbe | undefined,
+  triggers: Pick<TriggerProbe, 'trigger'>,
+  minConcentration = 0.5,
+  universal: Pick<UniversalProbe, 'perturbation'> = { perturbation: null },
+): GeneratorChoice {
   const concentrated = pgd !== undefined && pgd.concentration >= minConcentration;
   const pgdWhy = pgd
     ? `${(pgd.concentration * 100).toFixed(0)}% of PGD flips at eps ${pgd.eps} go to class ${pgd.concentrationClass}`
     : 'no PGD probe';
   const trigger = triggers.trigger;
+  const delta = universal.perturbation;
+  if (!trigger && delta) {
+    const why = `masked inversion found no trigger; the universal probe found an outlier perturbation of class ${delta.target} (‖δ‖₂ ${delta.norm.toFixed(2)})`;
+    return concentrated
+      ? { names: ['linf-pgd', 'perturbation-unlearning'], reason: `${why} and ${pgdWhy} (>= ${minConcentration * 100}%): both`, backdoorSignal: true }
+      : { names: ['perturbation-unlearning'], reason: `${why}; ${pgdWhy} (< ${minConcentration * 100}%), so L∞ PGD would train on natural confusions: perturbation unlearning alone`, backdoorSignal: true };
+  }
   if (!trigger && concentrated) return { names: ['linf-pgd'], reason: `inversion found no trigger; ${pgdWhy} (>= ${minConcentration * 100}%): PBE's L∞ PGD`, backdoorSignal: true };
   if (!trigger) return { names: ['linf-pgd'], reason: `inversion found no trigger and ${pgdWhy} (< ${minConcentration * 100}%): no backdoor signal; PBE's L∞ PGD as published`, backdoorSignal: false };
   if (concentrated) return { names: ['linf-pgd', 'trigger-unlearning'], reason: `${pgdWhy} (>= ${minConcentration * 100}%) and inversion recovered a trigger of class ${trigger.target}: both`, backdoorSignal: true };

@@ -50,18 +50,35 @@ export function probeTriggers(model: tf.LayersModel, x: Float32Array, shape: [nu
   return { classes, trigger, reason: reason + refined, seconds: (performance.now() - started) / 1000 };
 }
 
-/** The decision of probeTriggers on the per-class results, and why, in words. */
-export function flagClass(classes: ClassInversion[], opts: Pick<TriggerProbeOptions, 'anomalyThreshold' | 'minGap' | 'minSuccess'>): { flagged: ClassInversion | undefined; reason: string } {
+/** How flagClass names the size it compares, in its reason. */
+export interface SizeWords {
+  /** What is measured ("mask", "perturbation"). */
+  thing: string;
+  /** The size per class in the table ("mask L1"). */
+  size: string;
+  /** The flagged class's size with its unit. */
+  format: (size: number) => string;
+}
+
+const maskWords: SizeWords = { thing: 'mask', size: 'mask L1', format: (v) => `a trigger of ${v.toFixed(1)} pixels` };
+
+/** The decision of probeTriggers on the per-class results, and why, in words (also the universal probe's, on ‖δ‖₂). */
+export function flagClass<C extends ClassInversion>(
+  classes: C[],
+  opts: Pick<TriggerProbeOptions, 'anomalyThreshold' | 'minGap' | 'minSuccess'>,
+  words: SizeWords = maskWords,
+): { flagged: C | undefined; reason: string } {
   const [smallest, runnerUp] = [...classes].sort((a, b) => a.maskL1 - b.maskL1);
   const gap = runnerUp && smallest.maskL1 > 0 ? runnerUp.maskL1 / smallest.maskL1 : 0;
   const outlier = smallest && (smallest.anomaly >= opts.anomalyThreshold || gap >= opts.minGap);
   const flagged = outlier && smallest.success >= opts.minSuccess ? smallest : undefined;
-  const table = classes.map((c) => `${c.target}: ${c.maskL1.toFixed(1)}`).join(', ');
+  const digits = words === maskWords ? 1 : 2;
+  const table = classes.map((c) => `${c.target}: ${c.maskL1.toFixed(digits)}`).join(', ');
   const evidence = smallest
-    ? `class ${smallest.target}'s mask: anomaly index ${smallest.anomaly.toFixed(2)} (flag at ${opts.anomalyThreshold}), ${gap.toFixed(2)}x smaller than the next class's (flag at ${opts.minGap}), success ${(smallest.success * 100).toFixed(0)}%`
+    ? `class ${smallest.target}'s ${words.thing}: anomaly index ${smallest.anomaly.toFixed(2)} (flag at ${opts.anomalyThreshold}), ${gap.toFixed(2)}x smaller than the next class's (flag at ${opts.minGap}), success ${(smallest.success * 100).toFixed(0)}%`
     : 'no class';
   const reason = flagged
-    ? `class ${flagged.target} needs a trigger of ${flagged.maskL1.toFixed(1)} pixels (${evidence}); mask L1 per class ${table}`
-    : `no class's trigger is an outlier (${evidence}); mask L1 per class ${table}`;
+    ? `class ${flagged.target} needs ${words.format(flagged.maskL1)} (${evidence}); ${words.size} per class ${table}`
+    : `no class's trigger is an outlier (${evidence}); ${words.size} per class ${table}`;
   return { flagged, reason };
 }

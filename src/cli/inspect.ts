@@ -34,7 +34,7 @@ export function registerInspectCommand(program: Command): void {
     .option('--samples <n>', 'images probed', intArg('--samples', 1), 512)
     .option('--threshold <q>', 'concentration from which a backdoor is suspected (a clean Fashion-MNIST cnn-small: 0.37, Blend-infected: 0.71)', numberArg('--threshold', { positive: true }), 0.5)
     .option('--json', 'print one JSON object')
-    .option('--no-inversion', 'skip masked trigger inversion (the probe that finds patch triggers; ~1 s per class and 100 images on 2 cores)')
+    .option('--no-inversion', 'skip masked trigger inversion and the universal additive probe (the probes that find patch and whole-image triggers; ~1 s per class and 100 images on 2 cores each)')
     .option('--out <dir>', 'write inspect.json and, when a trigger is recovered, its mask, pattern and an example stamped image as PNGs')
     .option('--report <file>', 'also write the verdict as an HTML page (where PGD flips land, the per-class inverted mask sizes, the recovered trigger)')
     .option('--bad-samples <csv>', 'list the skipped samples (url,key,reason) in this file (default with --out: OUT/bad-samples.csv)');
@@ -67,7 +67,8 @@ export async function inspectCommand(o: InspectCliOptions): Promise<{ result: In
   });
   if (badSamples.count > 0) log(`inspect skipped ${badSamples.summary()}${badCsv ? `, listed in ${badCsv}` : ' (--bad-samples FILE lists them)'}`);
   const inversion = { ...config.inversion, enabled: o.inversion !== false && config.inversion.enabled, seed: config.seed };
-  const result = inspectModel(model, samples, { ...config.probe, ...config.pgd, threshold: o.threshold, inversion });
+  const universal = { ...config.universal, enabled: o.inversion !== false && config.universal.enabled, seed: config.seed };
+  const result = inspectModel(model, samples, { ...config.probe, ...config.pgd, threshold: o.threshold, inversion, universal });
   const written = o.out ? await writeInspectFiles(o.out, result, samples[0], [height, width, channels]) : [];
   return { result, written };
 }
@@ -75,7 +76,12 @@ export async function inspectCommand(o: InspectCliOptions): Promise<{ result: In
 /** The result without the trigger's pixels (they go to PNG files). */
 function inspectJson(r: InspectResult) {
   const trigger = r.inversion?.trigger;
-  return { ...r, inversion: r.inversion && { ...r.inversion, trigger: trigger ? { target: trigger.target, maskL1: trigger.maskL1, success: trigger.success } : null } };
+  const delta = r.universal?.perturbation;
+  return {
+    ...r,
+    inversion: r.inversion && { ...r.inversion, trigger: trigger ? { target: trigger.target, maskL1: trigger.maskL1, success: trigger.success } : null },
+    universal: r.universal && { ...r.universal, perturbation: delta ? { target: delta.target, norm: delta.norm, success: delta.success } : null },
+  };
 }
 
 async function writeInspectFiles(dir: string, r: InspectResult, example: Sample, [height, width, channels]: [number, number, number]): Promise<string[]> {
@@ -112,6 +118,12 @@ export function formatInspect(r: InspectResult, written: string[] = []): string 
     lines.push('  class   mask L1   success   anomaly');
     for (const c of r.inversion.classes) lines.push(`  ${String(c.target).padEnd(7)} ${c.maskL1.toFixed(1).padStart(7)}   ${pct(c.success).padStart(7)}   ${c.anomaly.toFixed(2).padStart(7)}`);
     lines.push(r.inversion.trigger ? `backdoor suspected: ${r.inversion.reason}` : `no trigger found: ${r.inversion.reason}`);
+  }
+  if (r.universal) {
+    lines.push(`universal additive probe (${r.universal.seconds.toFixed(1)} s): smallest perturbation x + δ that sends images to each class`);
+    lines.push('  class   ‖δ‖₂      success   anomaly');
+    for (const c of r.universal.classes) lines.push(`  ${String(c.target).padEnd(7)} ${c.norm.toFixed(2).padStart(7)}   ${pct(c.success).padStart(7)}   ${c.anomaly.toFixed(2).padStart(7)}`);
+    lines.push(r.universal.perturbation ? `backdoor suspected: ${r.universal.reason}` : `no universal perturbation found: ${r.universal.reason}`);
   }
   lines.push(r.suspected ? `verdict: backdoored, likely target class ${r.target}` : 'verdict: no backdoor found');
   for (const f of written) lines.push(`wrote ${f}`);

@@ -59,6 +59,18 @@ export const purifyConfigSchema = z
       refineSteps: positiveInt,
       unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
     }),
+    universal: z.object({
+      enabled: z.boolean({ error: 'true or false' }),
+      steps: positiveInt,
+      batchSize: positiveInt,
+      lr: positive,
+      lambda: nonNegative,
+      anomalyThreshold: positive,
+      minGap: positive,
+      minSuccess: fraction,
+      refineSteps: positiveInt,
+      unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
+    }),
   })
   .strict();
 

@@ -23,7 +23,8 @@ import { chooseGenerators } from '../adversarial/choose.js';
 import type { GeneratorName } from '../adversarial/registry.js';
 import { repairLabels } from '../adversarial/repair.js';
 import { probeTriggers, type ClassInversion } from '../adversarial/trigger-probe.js';
-import { unlearnTrigger } from '../adversarial/trigger-stamp.js';
+import { unlearnPerturbation, unlearnTrigger } from '../adversarial/trigger-stamp.js';
+import { probePerturbations, type ClassPerturbation } from '../adversarial/universal-probe.js';
 import { loadPurifyConfig, mergeConfig } from '../config/load.js';
 import { writeScores } from '../report/run-dir.js';
 import { writePurifyReport } from '../report/write-report.js';
@@ -67,7 +68,12 @@ export interface PurifyResult {
   /** The samples flagged as poisoned by the run's own threshold on the final suspicion. */
   flag: Flag;
   /** What trigger inversion found, and which generators the run used. */
-  findings: Pick<PbeState, 'trigger' | 'inversion' | 'inversionReason' | 'suspects' | 'generators' | 'backdoorSignal'>;
+  findings: Pick<PbeState, 'trigger' | 'inversion' | 'inversionReason' | 'suspects' | 'generators' | 'backdoorSignal'> & {
+    /** What the universal additive probe found (adversarial/universal-probe.ts). */
+    perturbation: RecoveredPerturbation | null;
+    universal: ClassPerturbation[];
+    universalReason: string;
+  };
 }
 
 /** PBE's state in a checkpoint, beside the engine's. */
@@ -88,6 +94,17 @@ export interface PbeState {
   generators: GeneratorName[];
   /** Whether either probe saw a backdoor; without one no sample is flagged. */
   backdoorSignal: boolean;
+  /** The universal additive probe's flagged perturbation (δ as a plain array), or null; absent in older checkpoints. */
+  perturbation?: RecoveredPerturbation | null;
+  universal?: ClassPerturbation[];
+  universalReason?: string;
+}
+
+export interface RecoveredPerturbation {
+  target: number;
+  delta: number[];
+  norm: number;
+  success: number;
 }
 
 export interface RecoveredTrigger {
@@ -131,7 +148,9 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     const trusted = [...initialTrustedSet(store, config.initialFraction, config.seed)];
     const inversion = invertOnProbe(model, reference.probe, config, log);
     const trigger = inversion.trigger && { ...inversion.trigger, mask: [...inversion.trigger.mask], pattern: [...inversion.trigger.pattern] };
-    const choice = chooseGenerators(atEps, inversion);
+    const universal = universalOnProbe(model, reference.probe, config, log);
+    const perturbation = universal.perturbation && { ...universal.perturbation, delta: [...universal.perturbation.delta] };
+    const choice = chooseGenerators(atEps, inversion, 0.5, universal);
     log(`generators: ${choice.names.join(' + ')} (${choice.reason})`);
     let suspects: [string, number][] = [];
     if (inversion.trigger && choice.names.includes('trigger-unlearning')) {
@@ -139,13 +158,13 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
       suspects = await repairLabels((x, shape) => compute.logits(x, shape), corpus, inversion.trigger, store, opts.stop);
       log(`repair pass: ${suspects.length} samples leave class ${inversion.trigger.target} once the recovered trigger's area is covered (${((performance.now() - started) / 1000).toFixed(1)} s)`);
     }
-    if (!inversion.trigger && (atEps?.concentration ?? 0) < 0.5) {
-      log('warning: neither probe sees a backdoor (no trigger is an outlier by mask size, PGD flips do not pile up on one class); the model may be clean, and PBE will fine-tune it on adversarial examples', {
+    if (!choice.backdoorSignal) {
+      log('warning: no probe sees a backdoor (no trigger is an outlier by mask size or universal perturbation norm, PGD flips do not pile up on one class); the model may be clean, and PBE will fine-tune it on adversarial examples', {
         concentration: atEps?.concentration,
         concentrationClass: atEps?.concentrationClass,
       });
     }
-    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, inversion: inversion.classes, inversionReason: inversion.reason, suspects, generators: choice.names, backdoorSignal: choice.backdoorSignal };
+    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, inversion: inversion.classes, inversionReason: inversion.reason, suspects, generators: choice.names, backdoorSignal: choice.backdoorSignal, perturbation, universal: universal.classes, universalReason: universal.reason };
   }
   const initialConcentration = state.probe.find((p) => p.eps === state.eps)?.concentration ?? 1;
   const controller = config.controller.mode === 'adaptive' ? new AdaptiveController(config, initialConcentration) : new ScheduleController(config);
@@ -157,6 +176,10 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     share: config.inversion.unlearnShare,
     relabel: new Map(state.suspects),
   };
+  const perturbationUnlearning = state.perturbation && state.generators.includes('perturbation-unlearning') && {
+    perturbation: { target: state.perturbation.target, delta: Float32Array.from(state.perturbation.delta) },
+    share: config.universal.unlearnShare,
+  };
   try {
     const { rows, pipeline } = await fit(model, {
       ...pbeFitOptions(model, corpus, config, compute, optimizer, state, controller, store, opts.shuffleBuffer),
@@ -165,6 +188,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
       callbacks: [
         { onEpochEnd: (row, p) => opts.onEpoch?.(row, p.rows) },
         { epochStages: (p) => (unlearning ? [unlearnTrigger({ ...unlearning, seed: config.seed * 7919 + p.round * 101 + p.epoch })] : []) },
+        { epochStages: (p) => (perturbationUnlearning ? [unlearnPerturbation({ ...perturbationUnlearning, seed: config.seed * 7919 + p.round * 101 + p.epoch })] : []) },
         {
           onRoundEnd: async ({ round }) => {
             if (compute.workers > 0) compute.pool().refreshWeights(model);
@@ -187,10 +211,13 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     log(
       state.backdoorSignal
         ? `flagged ${flag.count} of ${store.size} samples as poisoned (suspicion >= ${flag.threshold.toFixed(4)}, Otsu's threshold on the chord distance)`
-        : `flagged no sample as poisoned: neither probe saw a backdoor`,
+        : `flagged no sample as poisoned: no probe saw a backdoor`,
     );
     const { trigger, inversion, inversionReason, suspects, generators, backdoorSignal } = state;
-    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, inversion, inversionReason, suspects, generators, backdoorSignal } };
+    const perturbation = state.perturbation ?? null;
+    const universal = state.universal ?? [];
+    const universalReason = state.universalReason ?? 'universal probe not run';
+    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, inversion, inversionReason, suspects, generators, backdoorSignal, perturbation, universal, universalReason } };
   } finally {
     optimizer.dispose();
   }
@@ -344,6 +371,14 @@ function invertOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: Pu
   log(`trigger inversion on ${probeSamples.length} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
   return result;
 }
+function universalOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: PurifyConfig, log: PurifyOptions['log']) {
+  if (!config.universal.enabled || probeSamples.length === 0) return { perturbation: null, classes: [], reason: 'universal probe disabled' };
+  const packed = pack(probeSamples.map((s) => ({ ...s, label: 0 })));
+  const result = probePerturbations(model, packed.x, packed.shape, { ...config.universal, seed: config.seed });
+  log(`universal additive probe on ${probeSamples.length} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
+  return result;
+}
+
 /**
  * PBE in the defense registry. Setting: none (only the given data; labels optional, pseudo-labels by default).
  * Config: config/defaults.json and a preset (config/presets), documented in config/README.md. Scores every sample
@@ -383,6 +418,11 @@ export const pbe: Defense<PurifyConfig> = {
         lr: result.lr,
         probe: result.probe,
         inversion: { reason: findings.inversionReason, classes: findings.inversion, trigger: findings.trigger && { target: findings.trigger.target, maskL1: findings.trigger.maskL1, success: findings.trigger.success } },
+        universal: {
+          reason: findings.universalReason,
+          classes: findings.universal.map(({ target, norm, success, anomaly }) => ({ target, norm, success, anomaly })),
+          perturbation: findings.perturbation && { target: findings.perturbation.target, norm: findings.perturbation.norm, success: findings.perturbation.success },
+        },
         generators: findings.generators,
         backdoorSignal: findings.backdoorSignal,
         suspects: findings.suspects.length,
@@ -405,6 +445,7 @@ export const pbe: Defense<PurifyConfig> = {
     const probes = inv.enabled
       ? `probes on ${config.probe.samples} samples: PGD at eps ${grid}; trigger inversion (${inv.steps} steps per class, ${inv.refineSteps} for a flagged one) -> generators linf-pgd and/or trigger-unlearning (adversarial/choose.ts)`
       : `probe on ${config.probe.samples} samples: PGD at eps ${grid} (trigger inversion disabled) -> linf-pgd`;
-    return `${probes}\nround 0, with linf-pgd: ${chain}`;
+    const uni = config.universal.enabled ? `; universal additive probe (${config.universal.steps} steps per class) -> perturbation-unlearning when masked inversion flags nothing` : '';
+    return `${probes}${uni}\nround 0, with linf-pgd: ${chain}`;
   },
 };

@@ -3,6 +3,7 @@ import { chooseEps, probeEps, type ProbePoint } from '../defenses/probe.js';
 import type { Sample } from '../sources/types.js';
 import { pack } from '../stages/batch.js';
 import { probeTriggers, type TriggerProbe, type TriggerProbeOptions } from '../adversarial/trigger-probe.js';
+import { probePerturbations, type UniversalProbe, type UniversalProbeOptions } from '../adversarial/universal-probe.js';
 
 /**
  * A data-free check for a backdoor (DESIGN §2), by two probes: untargeted PGD examples of a backdoored model pile
@@ -23,8 +24,10 @@ export interface InspectResult {
   pgdSignal: boolean;
   /** Trigger inversion's per-class masks, its flagged class and recovered trigger (null when it was not run). */
   inversion: TriggerProbe | null;
+  /** The universal additive probe's per-class ‖δ‖₂ and flagged perturbation (null when it was not run). */
+  universal?: UniversalProbe | null;
   suspected: boolean;
-  /** The likely target: inversion's flagged class, else PGD's concentration class. */
+  /** The likely target: inversion's flagged class, else the universal probe's, else PGD's concentration class. */
   target: number | null;
   threshold: number;
 }
@@ -35,7 +38,7 @@ export const minFlipsForSignal = 20;
 export function inspectModel(
   model: tf.LayersModel,
   samples: Sample[],
-  opts: { epsGrid: number[]; minFlipRate: number; alphaRatio: number; steps: number; threshold: number; inversion: (TriggerProbeOptions & { enabled: boolean }) | null },
+  opts: { epsGrid: number[]; minFlipRate: number; alphaRatio: number; steps: number; threshold: number; inversion: (TriggerProbeOptions & { enabled: boolean }) | null; universal?: (UniversalProbeOptions & { enabled: boolean }) | null },
 ): InspectResult {
   if (samples.length === 0) throw new Error('inspect: no samples to probe with');
   const b = pack(samples.map((s) => ({ ...s, label: 0 })));
@@ -46,7 +49,8 @@ export function inspectModel(
   const flips = Math.round(at.flipRate * samples.length);
   const pgdSignal = flips >= minFlipsForSignal && at.concentration >= opts.threshold;
   const inversion = opts.inversion?.enabled ? probeTriggers(model, b.x, b.shape, opts.inversion) : null;
-  const recovered = inversion?.trigger?.target;
+  const universal = opts.universal?.enabled ? probePerturbations(model, b.x, b.shape, opts.universal) : null;
+  const recovered = inversion?.trigger?.target ?? universal?.perturbation?.target;
   return {
     samples: samples.length,
     points,
@@ -56,6 +60,7 @@ export function inspectModel(
     flips,
     pgdSignal,
     inversion,
+    universal,
     suspected: pgdSignal || recovered !== undefined,
     target: recovered ?? (pgdSignal ? at.concentrationClass : null),
     threshold: opts.threshold,
