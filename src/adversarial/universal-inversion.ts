@@ -54,7 +54,9 @@ export function invertPerturbation(
   const per = height * width * channels;
   const others = [...predicted.keys()].filter((i) => predicted[i] !== target);
   const rng = createRng(opts.seed * 137 + target);
-  const deltaVar = tf.variable(tf.zeros([height, width, channels]), true);
+  const initial = tf.zeros([height, width, channels]);
+  const deltaVar = tf.variable(initial, true); // keeps its own copy
+  initial.dispose();
   const optimizer = tf.train.adam(opts.lr);
   const numClasses = model.outputs[0].shape[1] as number;
   try {

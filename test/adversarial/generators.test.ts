@@ -17,6 +17,7 @@ describe('adversarial generator registry', () => {
   const options: Record<string, unknown> = {
     'linf-pgd': { eps: 0.05, alpha: 0.01, steps: 3, randomStart: false },
     'trigger-unlearning': { trigger: { target: 0, mask, pattern: new Float32Array(per).fill(1) }, share: 0.5 },
+    'perturbation-unlearning': { perturbation: { target: 0, delta: Float32Array.from({ length: per }, (_, k) => 0.2 * Math.sin((2 * Math.PI * (k % 28) * 6) / 28)) }, share: 0.5 },
   };
 
   beforeAll(async () => {
@@ -34,7 +35,7 @@ describe('adversarial generator registry', () => {
   });
 
   it('has an entry with its paper and options for every name', () => {
-    expect(generatorNames).toEqual(['linf-pgd', 'trigger-unlearning']);
+    expect(generatorNames).toEqual(['linf-pgd', 'trigger-unlearning', 'perturbation-unlearning']);
     for (const name of generatorNames) {
       expect(generators[name].name).toBe(name);
       expect(generators[name].paper).toMatch(/\d{4}/);
@@ -42,7 +43,7 @@ describe('adversarial generator registry', () => {
     }
   });
 
-  for (const name of ['linf-pgd', 'trigger-unlearning'] as const) {
+  for (const name of generatorNames) {
     it(`${name}: same shape, pixels in [0,1], deterministic, input untouched, no tensors left`, () => {
       const gen = generators[name] as { generate(b: GeneratorBatch, o: unknown): Float32Array; describe(o: unknown): string };
       const input = batch.x.slice();
@@ -86,6 +87,29 @@ describe('adversarial generator registry', () => {
     expect(stamped).toEqual(batch.keys.flatMap((key, n) => (isStamped(key, batch.seed, 0.5) ? [n] : [])));
     const other = generators['trigger-unlearning'].generate({ ...batch, seed: 4 }, options['trigger-unlearning'] as never);
     expect(other).not.toEqual(out);
+  });
+});
+
+describe('perturbation-unlearning', () => {
+  it('adds δ, clipped, to a seeded share of samples (the draw of trigger-unlearning) and leaves the rest', () => {
+    const shape: [number, number, number, number] = [12, 28, 28, 1];
+    const per = 784;
+    const rng = createRng(8);
+    const x = Float32Array.from({ length: 12 * per }, () => rng());
+    const delta = Float32Array.from({ length: per }, (_, k) => 0.3 * Math.sin((2 * Math.PI * (k % 28) * 6) / 28));
+    const keys = Array.from({ length: 12 }, (_, i) => `p${i}`);
+    const out = generators['perturbation-unlearning'].generate({ x, shape, labels: new Int32Array(12), keys, seed: 2 }, { perturbation: { target: 0, delta }, share: 0.5 });
+    let changed = 0;
+    keys.forEach((key, n) => {
+      const on = isStamped(key, 2, 0.5);
+      if (on) changed++;
+      for (let i = 0; i < per; i++) {
+        const j = n * per + i;
+        expect(out[j]).toBeCloseTo(on ? Math.min(1, Math.max(0, x[j] + delta[i])) : x[j], 6);
+      }
+    });
+    expect(changed).toBeGreaterThan(0);
+    expect(changed).toBeLessThan(12);
   });
 });
 
