@@ -61,6 +61,8 @@ describe('purify without a preset on a non-Fashion-MNIST 28x28 dataset', () => {
         initialFraction: 0.2,
         // PGD alone: with the recovered trigger stamped beside it this synthetic Blend kept ASR at 67% (adversarial/choose.ts)
         inversion: { enabled: false },
+        // and without the universal additive probe: this test is about the PGD probe's eps and PBE's own generator
+        universal: { enabled: false },
         keepRatio: [0.6],
         rounds: [
           { epochs: 5, adversarial: { epochs: 5, share: 1, maxBatches: null } },
