@@ -32,6 +32,8 @@ export function chooseGenerators(
   triggers: Pick<TriggerProbe, 'trigger'>,
   minConcentration = 0.5,
   universal: Pick<UniversalProbe, 'perturbation'> = { perturbation: null },
+  /** `universal.unlearn: "all"`: without any flag, unlearn every class's universal perturbation (opt-in). */
+  unlearnAll = false,
 ): GeneratorChoice {
   const concentrated = pgd !== undefined && pgd.concentration >= minConcentration;
   const pgdWhy = pgd
@@ -44,6 +46,12 @@ export function chooseGenerators(
     return concentrated
       ? { names: ['linf-pgd', 'perturbation-unlearning'], reason: `${why} and ${pgdWhy} (>= ${minConcentration * 100}%): both`, backdoorSignal: true }
       : { names: ['perturbation-unlearning'], reason: `${why}; ${pgdWhy} (< ${minConcentration * 100}%), so L∞ PGD would train on natural confusions: perturbation unlearning alone`, backdoorSignal: true };
+  }
+  if (!trigger && unlearnAll) {
+    const why = `no masked trigger and no universal outlier; universal.unlearn is "all": every class's universal perturbation is unlearned`;
+    return concentrated
+      ? { names: ['linf-pgd', 'perturbation-unlearning'], reason: `${why}, beside L∞ PGD (${pgdWhy}, >= ${minConcentration * 100}%)`, backdoorSignal: true }
+      : { names: ['perturbation-unlearning'], reason: `${why} (${pgdWhy}, < ${minConcentration * 100}%: no backdoor signal)`, backdoorSignal: false };
   }
   if (!trigger && concentrated) return { names: ['linf-pgd'], reason: `inversion found no trigger; ${pgdWhy} (>= ${minConcentration * 100}%): PBE's L∞ PGD`, backdoorSignal: true };
   if (!trigger) return { names: ['linf-pgd'], reason: `inversion found no trigger and ${pgdWhy} (< ${minConcentration * 100}%): no backdoor signal; PBE's L∞ PGD as published`, backdoorSignal: false };

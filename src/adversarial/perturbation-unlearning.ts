@@ -1,9 +1,11 @@
+import { hashUniform } from '../pipeline/random.js';
 import type { AdversarialGenerator, GeneratorBatch } from './generator.js';
 import { isStamped } from './trigger-unlearning.js';
 import { addPerturbation, type InvertedPerturbation } from './universal-inversion.js';
 
 export interface PerturbationUnlearningOptions {
-  perturbation: Pick<InvertedPerturbation, 'delta' | 'target'>;
+  /** One perturbation (the flagged class's) or several (every class's, `universal.unlearn: "all"`): a changed sample gets one of them, drawn by its key. */
+  perturbations: Pick<InvertedPerturbation, 'delta' | 'target'>[];
   /** Share of the samples that carry the perturbation. */
   share: number;
 }
@@ -16,20 +18,22 @@ export interface PerturbationUnlearningOptions {
  * Threat model: a low-amplitude change spread over the whole image (SIG's sinusoid, a blend), which a mask-bounded
  * trigger cannot express. Chosen when the universal probe flags a class and masked inversion does not.
  *
- * Contract: a sample is changed or left untouched, by (key, seed) alone (the draw of trigger-unlearning); a changed
- * sample is clip(x + δ, 0, 1): in [0,1], each pixel moved by at most |δ| there.
+ * Contract: a sample is changed or left untouched, and which δ it gets, by (key, seed) alone (the draw of
+ * trigger-unlearning); a changed sample is clip(x + δ, 0, 1): in [0,1], each pixel moved by at most |δ| there.
  *
- *   const x2 = perturbationUnlearning.generate({ x, shape, labels, keys, seed }, { perturbation, share: 0.3 });
+ *   const x2 = perturbationUnlearning.generate({ x, shape, labels, keys, seed }, { perturbations: [p], share: 0.3 });
  */
 export const perturbationUnlearning: AdversarialGenerator<PerturbationUnlearningOptions> = {
   name: 'perturbation-unlearning',
   paper: 'Wang et al., Neural Cleanse, S&P 2019; Zeng et al., I-BAU, ICLR 2022',
-  describe: (o) => `the universal perturbation of class ${o.perturbation.target} on ${o.share} of samples`,
-  generate({ x, shape, keys, seed }: GeneratorBatch, { perturbation, share }: PerturbationUnlearningOptions): Float32Array {
+  describe: (o) => `the universal perturbation${o.perturbations.length > 1 ? 's' : ''} of class${o.perturbations.length > 1 ? 'es' : ''} ${o.perturbations.map((p) => p.target).join(', ')} on ${o.share} of samples`,
+  generate({ x, shape, keys, seed }: GeneratorBatch, { perturbations, share }: PerturbationUnlearningOptions): Float32Array {
     const per = shape[1] * shape[2] * shape[3];
     const out = x.slice();
     keys.forEach((key, i) => {
-      if (isStamped(key, seed, share)) addPerturbation(perturbation.delta, x.subarray(i * per, (i + 1) * per), out, i * per);
+      if (!isStamped(key, seed, share)) return;
+      const which = perturbations.length === 1 ? 0 : Math.min(perturbations.length - 1, Math.floor(hashUniform(key, seed + 1) * perturbations.length));
+      addPerturbation(perturbations[which].delta, x.subarray(i * per, (i + 1) * per), out, i * per);
     });
     return out;
   },

@@ -12,6 +12,8 @@ export interface UniversalProbe {
   classes: ClassPerturbation[];
   /** The refined perturbation of the flagged class; null when no class stands out. */
   perturbation: InvertedPerturbation | null;
+  /** Every class's perturbation from the search (for `universal.unlearn: "all"`). */
+  perturbations: InvertedPerturbation[];
   reason: string;
   seconds: number;
 }
@@ -39,5 +41,5 @@ export function probePerturbations(model: tf.LayersModel, x: Float32Array, shape
   const { flagged, reason } = flagClass(classes, opts, { thing: 'perturbation', size: '‖δ‖₂', format: (v) => `a universal perturbation of L2 norm ${v.toFixed(2)}` });
   const perturbation = flagged ? invertPerturbation(model, x, shape, flagged.target, { ...opts, steps: opts.refineSteps }, predicted) : null;
   const refined = perturbation ? `; refined over ${opts.refineSteps} steps to ‖δ‖₂ ${perturbation.norm.toFixed(2)}, success ${(perturbation.success * 100).toFixed(0)}%` : '';
-  return { classes, perturbation, reason: reason + refined, seconds: (performance.now() - started) / 1000 };
+  return { classes, perturbation, perturbations: found, reason: reason + refined, seconds: (performance.now() - started) / 1000 };
 }

@@ -70,6 +70,7 @@ export const purifyConfigSchema = z
       minSuccess: fraction,
       refineSteps: positiveInt,
       unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
+      unlearn: z.enum(['flagged', 'all'], { error: '"flagged" or "all"' }),
     }),
   })
   .strict();

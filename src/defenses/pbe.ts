@@ -96,6 +96,8 @@ export interface PbeState {
   backdoorSignal: boolean;
   /** The universal additive probe's flagged perturbation (δ as a plain array), or null; absent in older checkpoints. */
   perturbation?: RecoveredPerturbation | null;
+  /** The perturbations perturbation unlearning adds: the flagged one, or every class's (`universal.unlearn: "all"`). */
+  unlearned?: RecoveredPerturbation[];
   universal?: ClassPerturbation[];
   universalReason?: string;
 }
@@ -150,7 +152,9 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     const trigger = inversion.trigger && { ...inversion.trigger, mask: [...inversion.trigger.mask], pattern: [...inversion.trigger.pattern] };
     const universal = universalOnProbe(model, reference.probe, config, log);
     const perturbation = universal.perturbation && { ...universal.perturbation, delta: [...universal.perturbation.delta] };
-    const choice = chooseGenerators(atEps, inversion, 0.5, universal);
+    const choice = chooseGenerators(atEps, inversion, 0.5, universal, config.universal.unlearn === 'all');
+    const toUnlearn = universal.perturbation ? [universal.perturbation] : config.universal.unlearn === 'all' ? universal.perturbations : [];
+    const unlearned = toUnlearn.map(({ target, delta, norm, success }) => ({ target, delta: [...delta], norm, success }));
     log(`generators: ${choice.names.join(' + ')} (${choice.reason})`);
     let suspects: [string, number][] = [];
     if (inversion.trigger && choice.names.includes('trigger-unlearning')) {
@@ -159,12 +163,12 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
       log(`repair pass: ${suspects.length} samples leave class ${inversion.trigger.target} once the recovered trigger's area is covered (${((performance.now() - started) / 1000).toFixed(1)} s)`);
     }
     if (!choice.backdoorSignal) {
-      log('warning: no probe sees a backdoor (no trigger is an outlier by mask size or universal perturbation norm, PGD flips do not pile up on one class); the model may be clean, and PBE will fine-tune it on adversarial examples', {
+      log('warning: no probe sees a backdoor (no trigger is an outlier by mask size or universal perturbation norm, PGD flips do not pile up on one class); the model may be clean; fine-tuning with ' + choice.names.join(' + '), {
         concentration: atEps?.concentration,
         concentrationClass: atEps?.concentrationClass,
       });
     }
-    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, inversion: inversion.classes, inversionReason: inversion.reason, suspects, generators: choice.names, backdoorSignal: choice.backdoorSignal, perturbation, universal: universal.classes, universalReason: universal.reason };
+    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, inversion: inversion.classes, inversionReason: inversion.reason, suspects, generators: choice.names, backdoorSignal: choice.backdoorSignal, perturbation, unlearned, universal: universal.classes, universalReason: universal.reason };
   }
   const initialConcentration = state.probe.find((p) => p.eps === state.eps)?.concentration ?? 1;
   const controller = config.controller.mode === 'adaptive' ? new AdaptiveController(config, initialConcentration) : new ScheduleController(config);
@@ -176,8 +180,8 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     share: config.inversion.unlearnShare,
     relabel: new Map(state.suspects),
   };
-  const perturbationUnlearning = state.perturbation && state.generators.includes('perturbation-unlearning') && {
-    perturbation: { target: state.perturbation.target, delta: Float32Array.from(state.perturbation.delta) },
+  const perturbationUnlearning = state.unlearned?.length && state.generators.includes('perturbation-unlearning') && {
+    perturbations: state.unlearned.map((p) => ({ target: p.target, delta: Float32Array.from(p.delta) })),
     share: config.universal.unlearnShare,
   };
   try {
@@ -372,7 +376,7 @@ function invertOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: Pu
   return result;
 }
 function universalOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: PurifyConfig, log: PurifyOptions['log']) {
-  if (!config.universal.enabled || probeSamples.length === 0) return { perturbation: null, classes: [], reason: 'universal probe disabled' };
+  if (!config.universal.enabled || probeSamples.length === 0) return { perturbation: null, perturbations: [], classes: [], reason: 'universal probe disabled' };
   const packed = pack(probeSamples.map((s) => ({ ...s, label: 0 })));
   const result = probePerturbations(model, packed.x, packed.shape, { ...config.universal, seed: config.seed });
   log(`universal additive probe on ${probeSamples.length} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);

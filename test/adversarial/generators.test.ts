@@ -17,7 +17,7 @@ describe('adversarial generator registry', () => {
   const options: Record<string, unknown> = {
     'linf-pgd': { eps: 0.05, alpha: 0.01, steps: 3, randomStart: false },
     'trigger-unlearning': { trigger: { target: 0, mask, pattern: new Float32Array(per).fill(1) }, share: 0.5 },
-    'perturbation-unlearning': { perturbation: { target: 0, delta: Float32Array.from({ length: per }, (_, k) => 0.2 * Math.sin((2 * Math.PI * (k % 28) * 6) / 28)) }, share: 0.5 },
+    'perturbation-unlearning': { perturbations: [{ target: 0, delta: Float32Array.from({ length: per }, (_, k) => 0.2 * Math.sin((2 * Math.PI * (k % 28) * 6) / 28)) }], share: 0.5 },
   };
 
   beforeAll(async () => {
@@ -98,7 +98,7 @@ describe('perturbation-unlearning', () => {
     const x = Float32Array.from({ length: 12 * per }, () => rng());
     const delta = Float32Array.from({ length: per }, (_, k) => 0.3 * Math.sin((2 * Math.PI * (k % 28) * 6) / 28));
     const keys = Array.from({ length: 12 }, (_, i) => `p${i}`);
-    const out = generators['perturbation-unlearning'].generate({ x, shape, labels: new Int32Array(12), keys, seed: 2 }, { perturbation: { target: 0, delta }, share: 0.5 });
+    const out = generators['perturbation-unlearning'].generate({ x, shape, labels: new Int32Array(12), keys, seed: 2 }, { perturbations: [{ target: 0, delta }], share: 0.5 });
     let changed = 0;
     keys.forEach((key, n) => {
       const on = isStamped(key, 2, 0.5);
