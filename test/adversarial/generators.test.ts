@@ -111,6 +111,25 @@ describe('perturbation-unlearning', () => {
     expect(changed).toBeGreaterThan(0);
     expect(changed).toBeLessThan(12);
   });
+
+  it('with several perturbations, each changed sample gets one of them, by its key', () => {
+    const shape: [number, number, number, number] = [40, 28, 28, 1];
+    const per = 784;
+    const x = new Float32Array(40 * per).fill(0.5);
+    const perturbations = [0.1, -0.2, 0.3].map((v, target) => ({ target, delta: new Float32Array(per).fill(v) }));
+    const keys = Array.from({ length: 40 }, (_, i) => `q${i}`);
+    const batch = { x, shape, labels: new Int32Array(40), keys, seed: 5 };
+    const out = generators['perturbation-unlearning'].generate(batch, { perturbations, share: 1 });
+    const used = new Set<number>();
+    for (let n = 0; n < 40; n++) {
+      const k = [0.6, 0.3, 0.8].findIndex((v) => Math.abs(out[n * per] - v) < 1e-6);
+      expect(k).toBeGreaterThanOrEqual(0);
+      for (let i = 0; i < per; i++) expect(out[n * per + i]).toBeCloseTo(out[n * per], 6);
+      used.add(k);
+    }
+    expect(used.size).toBe(3);
+    expect(generators['perturbation-unlearning'].generate(batch, { perturbations, share: 1 })).toEqual(out);
+  });
 });
 
 describe('trigger inversion', () => {

@@ -95,4 +95,11 @@ describe('choosing generators with the universal probe', () => {
     expect(chooseGenerators(pgd(0.27), { trigger: null }, 0.5, universal)).toMatchObject({ names: ['perturbation-unlearning'], backdoorSignal: true });
     expect(chooseGenerators(pgd(0.8), { trigger: null }, 0.5, universal).names).toEqual(['linf-pgd', 'perturbation-unlearning']);
   });
+  it('universal.unlearn "all" (opt-in): without any flag, perturbation unlearning and still no backdoor signal; flags keep their choices', () => {
+    const none = { perturbation: null };
+    expect(chooseGenerators(pgd(0.27), { trigger: null }, 0.5, none, true)).toMatchObject({ names: ['perturbation-unlearning'], backdoorSignal: false });
+    expect(chooseGenerators(pgd(0.27), { trigger: null }, 0.5, none, false)).toMatchObject({ names: ['linf-pgd'], backdoorSignal: false });
+    expect(chooseGenerators(pgd(0.25), trigger, 0.5, none, true).names).toEqual(['trigger-unlearning']);
+    expect(chooseGenerators(pgd(0.27), { trigger: null }, 0.5, universal, true)).toMatchObject({ names: ['perturbation-unlearning'], backdoorSignal: true });
+  });
 });
