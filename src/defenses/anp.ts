@@ -243,7 +243,8 @@ function maskedLogits(model: tf.LayersModel, layers: NeuronLayer[], masks: Float
 /** The neurons to prune: mask ≤ threshold, or the `fraction` of all neurons with the lowest masks. */
 export function choosePruned(layers: NeuronLayer[], masks: Float32Array[], config: Pick<AnpConfig, 'pruneBy' | 'threshold' | 'fraction'>): { layer: number; neuron: number }[] {
   const all = masks.flatMap((m, layer) => Array.from(m, (value, neuron) => ({ layer, neuron, value })));
-  if (config.pruneBy === 'threshold') return all.filter((n) => n.value <= config.threshold).map(({ layer, neuron }) => ({ layer, neuron }));
+  // masks are float32: 0.2 as a mask is 0.2000000030, and is pruned at threshold 0.2 (BackdoorBench compares 4-decimal text)
+  if (config.pruneBy === 'threshold') return all.filter((n) => n.value <= Math.fround(config.threshold)).map(({ layer, neuron }) => ({ layer, neuron }));
   all.sort((a, b) => a.value - b.value || a.layer - b.layer || a.neuron - b.neuron);
   return all.slice(0, Math.floor(all.length * config.fraction)).map(({ layer, neuron }) => ({ layer, neuron }));
 }
