@@ -82,10 +82,11 @@ const adam = (config: IBauConfig) => new ResumableAdam(config.optimizer.lr, conf
  */
 class ResumableAdam extends tf.AdamOptimizer {
   override applyGradients(gradients: Parameters<tf.AdamOptimizer["applyGradients"]>[0]): void {
-    const self = this as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable; beta1: number; beta2: number; iterations_: number };
+    const self = this as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable; beta1: number; beta2: number; iterations: number };
     tf.tidy(() => {
-      self.accBeta1.assign(tf.pow(self.beta1, self.iterations_ + 1));
-      self.accBeta2.assign(tf.pow(self.beta2, self.iterations_ + 1));
+      // `iterations` (the getter: iterations_ is undefined before the first step)
+      self.accBeta1.assign(tf.pow(self.beta1, self.iterations + 1));
+      self.accBeta2.assign(tf.pow(self.beta2, self.iterations + 1));
     });
     super.applyGradients(gradients);
   }

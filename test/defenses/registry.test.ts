@@ -75,6 +75,7 @@ describe('every defense in the registry keeps the contract', () => {
       expect(result.rows.length).toBeGreaterThan(0);
       if (result.scores) expect(result.scores.keys).toHaveLength(data.length);
       const expected = model.getWeights().map((w) => w.dataSync().slice());
+      expect(expected.every((w) => w.every(Number.isFinite))).toBe(true); // toEqual below holds for NaN == NaN too
 
       const stopped = infected();
       armFailpoint('train-step', 3);
