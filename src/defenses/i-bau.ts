@@ -116,7 +116,8 @@ async function unlearn(model: tf.LayersModel, ctx: DefenseContext, config: IBauC
         if (state.deltaRound === epoch && state.delta) return; // resumed in the middle of this round
         state.delta = await innerMax(model, ctx, config, epoch);
         state.deltaRound = epoch;
-        ctx.log(`i-bau round ${epoch}: universal perturbation, L2 norm ${l2(state.delta).toFixed(3)}`);
+        const { top, share } = await perturbedPredictions(model, ctx, state.delta);
+        ctx.log(`i-bau round ${epoch}: universal perturbation, L2 norm ${l2(state.delta).toFixed(3)}; the clean set plus it is predicted as class ${top} for ${(share * 100).toFixed(1)}%`, { round: epoch, deltaNorm: l2(state.delta), topClass: top, topShare: share });
       },
     };
     return await fit(model, { ...fitOptions(model, ctx, config, state, optimizer), ...run, callbacks: [inner, ...(run.callbacks ?? [])] });
@@ -144,6 +145,26 @@ async function innerMax(model: tf.LayersModel, ctx: DefenseContext, config: IBau
     if (pending.length > 0) step();
   }
   return projectL2(delta ?? new Float32Array(0), config.perturbation.radius);
+}
+
+/** The class the clean set plus δ is predicted as most, and its share (for a backdoored model: the target, often). */
+async function perturbedPredictions(model: tf.LayersModel, ctx: DefenseContext, delta: Float32Array): Promise<{ top: number; share: number }> {
+  const counts = new Array<number>(model.outputs[0].shape[1] as number).fill(0);
+  let pending: Parameters<typeof pack>[0] = [];
+  const predict = () => {
+    const b = pack(pending);
+    const classes = tf.tidy(() => (model.predict(tf.tensor4d(b.x, b.shape).add(tf.tensor3d(delta, b.shape.slice(1) as [number, number, number]))) as tf.Tensor).argMax(-1).dataSync());
+    for (const c of classes) counts[c]++;
+    pending = [];
+  };
+  for await (const s of requireClean(ctx, 'i-bau').samples().output) {
+    pending.push({ ...s, label: -1 });
+    if (pending.length === 256) predict();
+  }
+  if (pending.length > 0) predict();
+  const total = counts.reduce((a, b) => a + b, 0);
+  const top = counts.indexOf(Math.max(...counts));
+  return { top, share: total ? counts[top] / total : 0 };
 }
 
 /**
