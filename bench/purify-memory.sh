@@ -45,7 +45,7 @@ for n in $sizes; do
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   # shellcheck disable=SC2086
   /usr/bin/time -v -o "$work/time-$arch-$n" $pbe purify --model "$work/model-$arch" --data $shards \
-    --out "$run" --config "$work/short.json" --log-format json > "$work/log-$arch-$n" 2>&1
+    --out "$run" --config "$work/short.json" --log-format json > "$work/log-$arch-$n" 2>&1 || echo "purify failed: see $work/log-$arch-$n"
   rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time-$arch-$n")
   secs=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time-$arch-$n")
   echo "purify 224x224x3 $arch w$width, $n images: peak RSS $((rss / 1024)) MiB, $secs wall, load average at start $load"

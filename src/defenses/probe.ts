@@ -13,9 +13,13 @@ export interface ProbePoint {
   flippedTo: number[];
 }
 
+/** Probe images attacked at once: PGD keeps a whole backward pass per image (at 224x224 tens of MB each). */
+export const PROBE_CHUNK = 32;
+
 /**
  * Measures the PGD flip rate and target concentration of `model` at each eps, on probe images x (NHWC) with
- * labels (the reference model's pseudo-labels).
+ * labels (the reference model's pseudo-labels), PROBE_CHUNK images at a time (PGD without a random start attacks
+ * each image on its own, so the chunks give what one batch would, in bounded memory).
  */
 export function probeEps(
   model: tf.LayersModel,
@@ -26,16 +30,22 @@ export function probeEps(
   pgd: { alphaRatio: number; steps: number },
 ): ProbePoint[] {
   const numClasses = model.outputs[0].shape[1] as number;
+  const [n, h, w, c] = shape;
+  const per = h * w * c;
   return epsGrid.map((eps) => {
-    const predicted = tf.tidy(() => {
-      const adv = pgdExamples(model, tf.tensor4d(x, shape), tf.tensor1d(labels, 'int32'), {
-        eps,
-        alpha: eps * pgd.alphaRatio,
-        steps: pgd.steps,
-        randomStart: false,
-      });
-      return (model.predict(adv) as tf.Tensor).argMax(-1).dataSync() as Int32Array;
-    });
+    const predicted = new Int32Array(n);
+    for (let start = 0; start < n; start += PROBE_CHUNK) {
+      const m = Math.min(PROBE_CHUNK, n - start);
+      predicted.set(tf.tidy(() => {
+        const adv = pgdExamples(model, tf.tensor4d(x.subarray(start * per, (start + m) * per), [m, h, w, c]), tf.tensor1d(labels.subarray(start, start + m), 'int32'), {
+          eps,
+          alpha: eps * pgd.alphaRatio,
+          steps: pgd.steps,
+          randomStart: false,
+        });
+        return (model.predict(adv) as tf.Tensor).argMax(-1).dataSync() as Int32Array;
+      }), start);
+    }
     const counts = new Int32Array(numClasses);
     let flipped = 0;
     predicted.forEach((p, i) => {
