@@ -13,12 +13,18 @@ export interface ProbePoint {
   flippedTo: number[];
 }
 
-/** Probe images attacked at once: PGD keeps a whole backward pass per image (at 224x224 tens of MB each). */
+/**
+ * Probe images attacked at once: at most 32, and at most PROBE_PIXELS pixels in all. PGD keeps a whole backward
+ * pass per image: measured 141 MiB per 224x224 image for a mobilenet-v2 of width 0.35, so 32 of them at once
+ * (4.4 GiB) exhausted a wasm instance's memory; 7 at 224x224, 32 up to 111x111.
+ */
 export const PROBE_CHUNK = 32;
+export const PROBE_PIXELS = 400_000;
+export const probeChunk = (height: number, width: number) => Math.max(1, Math.min(PROBE_CHUNK, Math.floor(PROBE_PIXELS / (height * width))));
 
 /**
  * Measures the PGD flip rate and target concentration of `model` at each eps, on probe images x (NHWC) with
- * labels (the reference model's pseudo-labels), PROBE_CHUNK images at a time (PGD without a random start attacks
+ * labels (the reference model's pseudo-labels), probeChunk(h, w) images at a time (PGD without a random start attacks
  * each image on its own, so the chunks give what one batch would, in bounded memory).
  */
 export function probeEps(
@@ -32,10 +38,11 @@ export function probeEps(
   const numClasses = model.outputs[0].shape[1] as number;
   const [n, h, w, c] = shape;
   const per = h * w * c;
+  const chunk = probeChunk(h, w);
   return epsGrid.map((eps) => {
     const predicted = new Int32Array(n);
-    for (let start = 0; start < n; start += PROBE_CHUNK) {
-      const m = Math.min(PROBE_CHUNK, n - start);
+    for (let start = 0; start < n; start += chunk) {
+      const m = Math.min(chunk, n - start);
       predicted.set(tf.tidy(() => {
         const adv = pgdExamples(model, tf.tensor4d(x.subarray(start * per, (start + m) * per), [m, h, w, c]), tf.tensor1d(labels.subarray(start, start + m), 'int32'), {
           eps,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
-import { PROBE_CHUNK, probeEps } from '../../src/defenses/probe.js';
+import { PROBE_CHUNK, probeChunk, probeEps } from '../../src/defenses/probe.js';
 import { buildModel } from '../../src/models/zoo.js';
 import { createRng } from '../../src/pipeline/random.js';
 import { pgdExamples } from '../../src/stages/pgd.js';
@@ -30,5 +30,11 @@ describe('probeEps in chunks', () => {
     expect(point.flippedTo).toEqual(flippedTo);
     expect(point.flipRate).toBeCloseTo(flippedTo.reduce((a, b) => a + b, 0) / n, 10);
     model.dispose();
+  });
+
+  it('attacks fewer images at once as they grow', () => {
+    expect(probeChunk(28, 28)).toBe(PROBE_CHUNK);
+    expect(probeChunk(224, 224)).toBe(7);
+    expect(probeChunk(2000, 2000)).toBe(1);
   });
 });
