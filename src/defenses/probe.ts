@@ -16,10 +16,10 @@ export interface ProbePoint {
 /**
  * Probe images attacked at once: at most 32, and at most PROBE_PIXELS pixels in all. PGD keeps a whole backward
  * pass per image: measured 141 MiB per 224x224 image for a mobilenet-v2 of width 0.35, so 32 of them at once
- * (4.4 GiB) exhausted a wasm instance's memory; 7 at 224x224, 32 up to 111x111.
+ * (4.4 GiB) exhausted a wasm instance's memory. 32 images up to 55x55, 1 at 224x224.
  */
 export const PROBE_CHUNK = 32;
-export const PROBE_PIXELS = 400_000;
+export const PROBE_PIXELS = 100_000;
 export const probeChunk = (height: number, width: number) => Math.max(1, Math.min(PROBE_CHUNK, Math.floor(PROBE_PIXELS / (height * width))));
 
 /**

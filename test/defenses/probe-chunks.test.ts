@@ -34,7 +34,8 @@ describe('probeEps in chunks', () => {
 
   it('attacks fewer images at once as they grow', () => {
     expect(probeChunk(28, 28)).toBe(PROBE_CHUNK);
-    expect(probeChunk(224, 224)).toBe(7);
+    expect(probeChunk(224, 224)).toBe(1);
+    expect(probeChunk(64, 64)).toBe(24);
     expect(probeChunk(2000, 2000)).toBe(1);
   });
 });
