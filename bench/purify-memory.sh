@@ -6,7 +6,8 @@
 # 0.35, default) or resnet18 (width 0.25); SIZES: numbers of images, multiples of 1000 up to 60000 (default 5000 20000).
 # Needs Debian's dataset-fashion-mnist. Prints one line per run (peak RSS from /usr/bin/time -v); logs go to WORKDIR.
 # The schedule (short.json): one round of one epoch with 2 adversarial batches, a fixed eps, no trigger inversion,
-# a 64-sample probe: every pass over the data (reference, similarity) runs once, training is short.
+# a 64-sample probe: every pass over the data (reference, similarity) runs once, training is short. BATCH=n sets
+# the batch size (default 32): training memory grows with it (see the README's "Memory").
 set -e
 work=${1:-bench/out/purify-memory}
 arch=${2:-mobilenet-v2}
@@ -30,8 +31,9 @@ node --input-type=module -e "
   import { saveModel } from './dist/src/models/io.js';
   await saveModel(buildModel('$arch', { inputShape: [224, 224, 3], numClasses: 10, width: $width, seed: 1 }), '$work/model-$arch');
 "
-cat > "$work/short.json" <<'JSON'
-{ "batchSize": 32, "initialFraction": 0.05, "keepRatio": [],
+batch=${BATCH:-32}
+cat > "$work/short.json" <<JSON
+{ "batchSize": $batch, "initialFraction": 0.05, "keepRatio": [],
   "rounds": [ { "epochs": 1, "adversarial": { "epochs": 1, "share": 1, "maxBatches": 2 } } ],
   "pgd": { "eps": 0.05, "steps": 3 }, "optimizer": { "lr": 0.01 },
   "probe": { "samples": 64 }, "inversion": { "enabled": false } }
@@ -40,13 +42,13 @@ for n in $sizes; do
   shards=""
   k=0
   while [ $((k * 1000)) -lt "$n" ]; do shards="$shards $(printf '%s/f224/b%d-%06d.tar' "$work" $((k / 5)) $((k % 5)))"; k=$((k + 1)); done
-  run="$work/run-$arch-$n"
+  run="$work/run-$arch-$n-b$batch"
   rm -rf "$run"
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   # shellcheck disable=SC2086
-  /usr/bin/time -v -o "$work/time-$arch-$n" $pbe purify --model "$work/model-$arch" --data $shards \
-    --out "$run" --config "$work/short.json" --log-format json > "$work/log-$arch-$n" 2>&1 || echo "purify failed: see $work/log-$arch-$n"
-  rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time-$arch-$n")
-  secs=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time-$arch-$n")
-  echo "purify 224x224x3 $arch w$width, $n images: peak RSS $((rss / 1024)) MiB, $secs wall, load average at start $load"
+  /usr/bin/time -v -o "$work/time-$arch-$n-b$batch" $pbe purify --model "$work/model-$arch" --data $shards \
+    --out "$run" --config "$work/short.json" --log-format json > "$work/log-$arch-$n-b$batch" 2>&1 || echo "purify failed: see $work/log-$arch-$n-b$batch"
+  rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time-$arch-$n-b$batch")
+  secs=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time-$arch-$n-b$batch")
+  echo "purify 224x224x3 $arch w$width, batch $batch, $n images: peak RSS $((rss / 1024)) MiB, $secs wall, load average at start $load"
 done
