@@ -61,6 +61,9 @@ export const purifyConfigSchema = z
       refineSteps: positiveInt,
       unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
     }),
+    scoreStore: z.object({
+      spillAbove: z.number({ error: 'a non-negative integer' }).int({ error: 'a non-negative integer' }).nonnegative({ error: 'a non-negative integer' }),
+    }),
   })
   .strict();
 
