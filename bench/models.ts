@@ -38,8 +38,9 @@ function forwardFlopsPerImage(model: tf.LayersModel): number {
   let flops = 0;
   for (const layer of model.layers) {
     const out = layer.outputShape as number[];
-    const input = (layer.input as tf.SymbolicTensor).shape;
-    const inChannels = input[input.length - 1] as number;
+    const input = layer.input; // an array for a layer with several inputs (Add, Concatenate): not counted
+    const inShape = Array.isArray(input) ? undefined : input.shape;
+    const inChannels = inShape ? (inShape[inShape.length - 1] as number) : 0;
     const cls = layer.getClassName();
     const config = layer.getConfig();
     if (cls === 'Conv2D') {

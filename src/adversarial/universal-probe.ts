@@ -18,7 +18,7 @@ export interface UniversalProbe {
   seconds: number;
 }
 
-export type UniversalProbeOptions = PerturbationOptions & Pick<TriggerProbeOptions, 'anomalyThreshold' | 'minGap' | 'minSuccess' | 'refineSteps'>;
+export type UniversalProbeOptions = PerturbationOptions & Pick<TriggerProbeOptions, 'anomalyThreshold' | 'minGap' | 'jointAnomalyThreshold' | 'jointMinGap' | 'minSuccess' | 'refineSteps'>;
 
 /**
  * Finds, for every class, the smallest universal additive perturbation δ that sends the probe images to it

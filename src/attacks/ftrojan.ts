@@ -9,9 +9,10 @@ import { checkSize, opt, type Attack, type ImageShape } from './trigger.js';
  * frequencies in the chosen channels, and the inverse DCT (and YCrCb → RGB) gives the poisoned image
  * (BackdoorBench, utils/bd_img_transform/ftrojann.py; cv2's DCT and YCrCb conversion).
  *
- * Options (defaults in config/attacks/ftrojan.json, BackdoorBench's):
+ * Options (defaults in config/attacks/ftrojan.json, BackdoorBench's but window):
  *  - magnitude = 30: added to each chosen coefficient, in 8-bit levels;
- *  - window = null: block side; null is the whole image (BackdoorBench: 32 on 32x32 images);
+ *  - window = 7: block side; null is the whole image (BackdoorBench: 32 on 32x32 images; on 28x28 Fashion-MNIST the
+ *    whole image gave 5.5% ASR, 7 gave 97.8%);
  *  - frequencies = "auto": [[row, col], ...] inside a block; auto is a mid and the highest frequency,
  *    [[b/2-1, b/2-1], [b-1, b-1]] (BackdoorBench on 32 px: [[15, 15], [31, 31]]);
  *  - channels = "auto": channel indices; auto is [1, 2] (Cr, Cb) with yuv on RGB, [0] on grayscale;

@@ -11,8 +11,8 @@ import { checkSize, opt, type Attack, type ImageShape } from './trigger.js';
  * `crossRatio` x rate share of samples is warped through grid + uniform(-1,1)/H per pixel (seeded by the sample)
  * and keeps its label, so the model learns the exact warp only.
  *
- * Options (defaults in config/attacks/wanet.json, BackdoorBench's): k = 4, s = 0.5, gridRescale = 1,
- * crossRatio = 2, seed = 0 (the warping field).
+ * Options (defaults in config/attacks/wanet.json; BackdoorBench: s = 0.5, crossRatio = 2): k = 4, s = 1, gridRescale = 1,
+ * crossRatio = 1, seed = 0 (the warping field).
  *
  * Contract: HWC float32 in [0,1] in and out; the image is resampled, every output a convex combination of inputs.
  *

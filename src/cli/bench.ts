@@ -79,7 +79,7 @@ export async function benchCommand(options: BenchCliOptions) {
   if (!o.dataset && !o.data) throw usageError('bench needs --dataset fashion-mnist, or --data and --test-data shards');
   parseImageSize(o.imageSize);
   const { log, data } = await setup(o);
-  const common: CommonOptions = { ...o, quiet: o.quiet || !o.verbose };
+  const common = commonOptions(o);
   return runBench({
     out: o.out ?? 'runs/bench',
     dataset: o.dataset as 'fashion-mnist' | undefined,
@@ -101,4 +101,13 @@ export async function benchCommand(options: BenchCliOptions) {
     log,
     command: ['pbe', ...process.argv.slice(2)].join(' '),
   });
+}
+
+/**
+ * Only the common flags reach the poison, train and purify steps: a bench flag of the same name as a purify flag
+ * (--lr, --epochs: the infected models' training) must not override a defense's config.
+ */
+function commonOptions(o: BenchCliOptions): CommonOptions {
+  const { backend, logFormat, onBadSample, maxBadSamples, dataFormat, shardIndex, numShards, s3Endpoint, gsEndpoint, allowPipe, imageSizePolicy, decodeWorkers, maxEntryBytes, maxPixels, ioTimeout } = o;
+  return { backend, logFormat, quiet: o.quiet || !o.verbose, onBadSample, maxBadSamples, dataFormat, shardIndex, numShards, s3Endpoint, gsEndpoint, allowPipe, imageSizePolicy, decodeWorkers, maxEntryBytes, maxPixels, ioTimeout };
 }

@@ -35,7 +35,7 @@ export function registerEvalCommand(program: Command): void {
 
 export async function evalCommand(o: EvalCliOptions): Promise<EvalResult & { attack?: { name: string; options: unknown; mode: string; target: number } }> {
   const { log, badSamples, data } = await setup(o);
-  const model = await loadModel(o.model);
+  const model = await loadModel(o.model, { log: (m) => log(m) });
   const [height, width, channels] = modelInputShape(model, o.model);
   const numClasses = modelNumClasses(model);
   if (o.attack && o.target >= numClasses) throw usageError(`--target ${o.target} is not a class of the model (classes 0..${numClasses - 1})`);

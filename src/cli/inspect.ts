@@ -51,7 +51,7 @@ export function registerInspectCommand(program: Command): void {
 export async function inspectCommand(o: InspectCliOptions): Promise<{ result: InspectResult; written: string[] }> {
   if (!(o.threshold <= 1)) throw usageError(`--threshold expects a share in (0, 1], got ${o.threshold}`);
   const { log, badSamples, data } = await setup(o);
-  const model = await loadModel(o.model);
+  const model = await loadModel(o.model, { log: (m) => log(m) });
   const [height, width, channels] = modelInputShape(model, o.model);
   const corpus = shardCorpus(o.data, { ...data, expected: { height, width, channels }, badSamples });
   const config = await loadPurifyConfig({});

@@ -103,7 +103,7 @@ async function prepare(options: PurifyCliOptions) {
   const context = await setup(options, true);
   const overrides = { labels: o.labels, seed: o.seed, 'pgd.eps': o.eps, 'optimizer.lr': o.lr };
   const config = stored ? stored.config : await defense.loadConfig({ preset: o.preset, file: o.config, overrides });
-  const model = await loadModel(o.model);
+  const model = await loadModel(o.model, { log: (m) => context.log(m) });
   const [height, width, channels] = modelInputShape(model, o.model);
   const numClasses = modelNumClasses(model);
   if (o.evalAttack && o.target >= numClasses) throw usageError(`--target ${o.target} is not a class of the model (classes 0..${numClasses - 1})`);

@@ -55,6 +55,8 @@ export const purifyConfigSchema = z
       lambda: nonNegative,
       anomalyThreshold: positive,
       minGap: positive,
+      jointAnomalyThreshold: positive,
+      jointMinGap: positive,
       minSuccess: fraction,
       refineSteps: positiveInt,
       unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
@@ -67,10 +69,15 @@ export const purifyConfigSchema = z
       lambda: nonNegative,
       anomalyThreshold: positive,
       minGap: positive,
+      jointAnomalyThreshold: positive,
+      jointMinGap: positive,
       minSuccess: fraction,
       refineSteps: positiveInt,
       unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
       unlearn: z.enum(['flagged', 'all'], { error: '"flagged" or "all"' }),
+    }),
+    scoreStore: z.object({
+      spillAbove: z.number({ error: 'a non-negative integer' }).int({ error: 'a non-negative integer' }).nonnegative({ error: 'a non-negative integer' }),
     }),
   })
   .strict();

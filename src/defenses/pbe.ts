@@ -6,7 +6,7 @@ import { Compute, forEachInferenceBatch, mainThread, type ComputeOptions } from 
 import type { Corpus } from '../pipeline/corpus.js';
 import { epochChain, fit, type EpochRow, type FitCheckpointState, type FitPlan } from '../pipeline/engine.js';
 import { hashUniform } from '../pipeline/random.js';
-import { ScoreStore, type ScoreStoreSnapshot } from '../pipeline/score-store.js';
+import { ScoreStore, type ScoreStoreSnapshot, type SpillOptions } from '../pipeline/score-store.js';
 import { adversarialTrainer } from '../pipeline/trainers.js';
 import type { Checkpoint } from '../pipeline/checkpoint.js';
 import { failpoint } from '../pipeline/failpoints.js';
@@ -137,10 +137,11 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
   let state: PbeState;
   if (resume) {
     state = resume.state.algorithm;
-    store = ScoreStore.fromSnapshot(state.store);
+    store = ScoreStore.fromSnapshot(state.store, opts.checkpoint?.dir);
   } else {
     const numClasses = model.outputs[0].shape[1] as number;
-    const reference = await referencePass(compute, corpus, config, numClasses, log, progress, opts.stop);
+    const spill = opts.checkpoint && { dir: opts.checkpoint.dir, above: config.scoreStore.spillAbove };
+    const reference = await referencePass(compute, corpus, config, numClasses, log, progress, opts.stop, spill);
     store = reference.store;
     if (store.size === 0) throw inputError({ url: 'purify' }, 'the data has no usable samples (every one was skipped as bad: see bad-samples.csv)');
     const { eps, epsReason, probe } = pickEps(model, reference.probe, store, config, log);
@@ -224,6 +225,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, inversion, inversionReason, suspects, generators, backdoorSignal, perturbation, universal, universalReason } };
   } finally {
     optimizer.dispose();
+    store.close(); // what the run returns (similarities, keys, labels) stays readable
   }
 }
 
@@ -291,20 +293,27 @@ async function referencePass(
   log: PurifyOptions['log'],
   progress: ProgressSink,
   stop?: StopSignal,
+  spill?: SpillOptions,
 ): Promise<ReferenceResult> {
-  const store = new ScoreStore(numClasses);
+  const store = new ScoreStore(numClasses, 1024, spill);
   const probe: Sample[] = [];
   let duplicates = 0;
   const started = performance.now();
-  await forEachInferenceBatch(corpus.samples().output, 256, async (samples, x, shape) => {
-    const logits = await compute.logits(x, shape);
-    failpoint('reference-batch');
-    samples.forEach((s, i) => {
-      if (!store.add(s.key, s.url, logits, i * numClasses, s.label)) duplicates++;
-      else if (probe.length < config.probe.samples && hashUniform(s.key, config.seed + 1) < 0.5) probe.push(s);
-    });
-    progress({ kind: 'pass', name: 'reference', done: store.size + duplicates });
-  }, stop);
+  try {
+    await forEachInferenceBatch(corpus.samples().output, 256, async (samples, x, shape) => {
+      const logits = await compute.logits(x, shape);
+      failpoint('reference-batch');
+      samples.forEach((s, i) => {
+        if (!store.add(s.key, s.url, logits, i * numClasses, s.label)) duplicates++;
+        else if (probe.length < config.probe.samples && hashUniform(s.key, config.seed + 1) < 0.5) probe.push(s);
+      });
+      progress({ kind: 'pass', name: 'reference', done: store.size + duplicates });
+    }, stop);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  if (store.spillPath) log(`reference pass: ${store.size} samples > scoreStore.spillAbove ${spill!.above}: reference logits kept in ${store.spillPath}`);
   if (duplicates > 0) log(`reference pass: ${duplicates} duplicate keys ignored (first occurrence kept)`);
   log(`reference pass: ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return { store, probe };

@@ -145,6 +145,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         }
       }
     }
+  } catch (err) {
+    if (err instanceof StoppedError) o.log(`bench stopped; the same pbe bench command continues it (the cell in progress resumes from its checkpoint)`);
+    throw err;
   } finally {
     await tables();
   }

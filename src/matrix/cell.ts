@@ -73,7 +73,7 @@ export async function runCell(ctx: BenchContext, cell: Cell, infected: BenchMode
     evalSamples: ctx.epochEvalSamples,
     weightsRefresh: 'steps',
   };
-  const resumable = await unfinishedRun(run);
+  const resumable = await unfinishedRun(run, configHash);
   if (resumable) ctx.log(`resuming the run in ${run}`);
   const { result, seconds } = await purifyCommand(resumable ? { ...options, resume: run } : { ...options, overwrite: true });
   const { acc, asr } = await scoreModel(ctx, join(run, runFiles.model), cell.attack, attackOption);
@@ -87,12 +87,12 @@ export async function runCell(ctx: BenchContext, cell: Cell, infected: BenchMode
   return done;
 }
 
-/** A run directory a stopped bench left: started, not complete, with a checkpoint to go on from. */
-async function unfinishedRun(run: string): Promise<boolean> {
+/** A run directory a stopped bench left: started with the same config, not complete, with a checkpoint to go on from. */
+async function unfinishedRun(run: string, configHash: string): Promise<boolean> {
   const info = join(run, runFiles.runJson);
   if (!existsSync(info) || !existsSync(checkpointFile(run))) return false;
-  const { status } = JSON.parse(await readFile(info, 'utf8')) as { status?: string };
-  return status !== 'complete';
+  const { status, config } = JSON.parse(await readFile(info, 'utf8')) as { status?: string; config?: unknown };
+  return status !== 'complete' && settingsHash(config) === configHash;
 }
 
 async function detectionScores(scores: SampleScores, manifestPath: string) {

@@ -66,8 +66,101 @@ export async function modelFiles(location: string): Promise<string[]> {
   return [jsonPath, ...json.weightsManifest.flatMap((g) => g.paths.map((p) => weightFile(jsonPath, p)))];
 }
 
+type LayerJson = { class_name?: string; config?: Record<string, unknown> & { layers?: unknown; output_layers?: unknown; name?: string }; name?: string };
+
+/** The layer(s) a model config outputs from: Sequential's last, a functional model's output_layers; into nested models. */
+function outputLayerJsons(model: LayerJson): LayerJson[] {
+  const cls = model.class_name;
+  const config = model.config as unknown;
+  if (cls === 'Sequential') {
+    const layers = (Array.isArray(config) ? config : (config as { layers?: unknown })?.layers) as LayerJson[] | undefined;
+    const last = layers?.[layers.length - 1];
+    return last ? expand(last) : [];
+  }
+  const c = config as { layers?: LayerJson[]; output_layers?: unknown } | undefined;
+  if (!Array.isArray(c?.layers) || !Array.isArray(c.output_layers)) return [];
+  const outputs = (c.output_layers.length > 0 && !Array.isArray(c.output_layers[0]) ? [c.output_layers] : c.output_layers) as unknown[][];
+  return outputs.flatMap(([name]) => {
+    const layer = c.layers!.find((l) => (l.config?.name ?? l.name) === name);
+    return layer ? expand(layer) : [];
+  });
+}
+
+function expand(layer: LayerJson): LayerJson[] {
+  return ['Sequential', 'Functional', 'Model'].includes(layer.class_name ?? '') ? outputLayerJsons(layer) : [layer];
+}
+
+const isSoftmax = (activation: unknown) => activation === 'softmax' || (activation as { class_name?: unknown } | null)?.class_name === 'softmax';
+
+/** What was changed at load to turn a softmax output into logits (put back when the model is saved). */
+interface StrippedSoftmax {
+  name: string;
+  className: string;
+  config: Record<string, unknown>;
+}
+const strippedSoftmax = new WeakMap<tf.LayersModel, StrippedSoftmax[]>();
+
+/**
+ * Makes a model whose output layer ends in softmax output logits: a layer with `activation: softmax` gets a linear
+ * activation, a `Softmax` layer becomes a linear `Activation`. Softmax is monotone, so predictions are unchanged;
+ * pbe's losses (softmax cross-entropy) and similarities need the logits. Changes `topology` in place.
+ */
+function stripOutputSoftmax(topology: Record<string, unknown>): StrippedSoftmax[] {
+  const model = ((topology.model_config as LayerJson | undefined) ?? topology) as LayerJson;
+  const stripped: StrippedSoftmax[] = [];
+  for (const layer of outputLayerJsons(model)) {
+    const config = layer.config;
+    if (config === undefined) continue;
+    const name = String(config.name ?? layer.name ?? '?');
+    const before = { name, className: layer.class_name ?? '?', config: structuredClone(config) };
+    if (layer.class_name === 'Softmax') {
+      layer.class_name = 'Activation';
+      const { axis: _axis, ...rest } = config; // the Softmax layer's own field; name, trainable, dtype stay
+      layer.config = { ...rest, activation: 'linear' };
+      stripped.push(before);
+    } else if (isSoftmax(config.activation)) {
+      config.activation = 'linear';
+      stripped.push(before);
+    }
+  }
+  return stripped;
+}
+
+/** Puts the softmax a loaded model's output had back into its saved topology, so the saved model outputs what the given one did. */
+function restoreOutputSoftmax(topology: Record<string, unknown>, stripped: StrippedSoftmax[]): void {
+  const model = ((topology.model_config as LayerJson | undefined) ?? topology) as LayerJson;
+  for (const layer of outputLayerJsons(model)) {
+    const original = stripped.find((s) => s.name === (layer.config?.name ?? layer.name));
+    if (original === undefined) continue;
+    layer.class_name = original.className;
+    layer.config = structuredClone(original.config);
+  }
+}
+
+/**
+ * Refuses a model whose outputs are probabilities (every row non-negative and summing to 1 on random inputs)
+ * that the topology check did not catch, e.g. a softmax before a pooling layer.
+ */
+function checkLogits(model: tf.LayersModel, jsonPath: string): void {
+  const shape = model.inputs[0].shape;
+  if (shape.slice(1).some((d) => d === null)) return;
+  const rows = tf.tidy(() => {
+    const x = tf.randomUniform([2, ...(shape.slice(1) as number[])], 0, 1, 'float32', 7);
+    const y = model.predict(x) as tf.Tensor;
+    return y.arraySync() as number[][];
+  });
+  if (!rows.every((r) => Array.isArray(r))) return;
+  const probabilities = rows.every((r) => r.every((v) => v >= 0) && Math.abs(r.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+  if (probabilities) {
+    throw modelError(
+      jsonPath,
+      'outputs probabilities (each output row is non-negative and sums to 1), but pbe needs logits (the scores before softmax) and could not find the softmax to remove: give the model without its final softmax',
+    );
+  }
+}
+
 /** Loads a TensorFlow.js LayersModel (model.json + weight files) from local disk: an image classifier of 2 classes or more. */
-export async function loadModel(location: string): Promise<tf.LayersModel> {
+export async function loadModel(location: string, opts: { log?: (message: string) => void } = {}): Promise<tf.LayersModel> {
   const jsonPath = await modelJsonPath(location);
   const json = await readModelJson(jsonPath);
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
@@ -91,6 +184,7 @@ export async function loadModel(location: string): Promise<tf.LayersModel> {
     offset += b.byteLength;
   }
   registerDilationAwareConv2D();
+  const stripped = stripOutputSoftmax(json.modelTopology);
   let model: tf.LayersModel;
   try {
     model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs, weightData: weightData.buffer }));
@@ -104,17 +198,28 @@ export async function loadModel(location: string): Promise<tf.LayersModel> {
     if (out.length !== 2 || typeof classes !== 'number' || classes < 2) {
       throw modelError(jsonPath, `expected a classifier with output [batch, classes] of 2 classes or more, got [${out.join(', ')}]`);
     }
+    checkLogits(model, jsonPath);
   } catch (err) {
     model.dispose();
     throw err;
   }
+  if (stripped.length > 0) {
+    strippedSoftmax.set(model, stripped);
+    const what = stripped.map((s) => `"${s.name}" (${s.className})`).join(', ');
+    opts.log?.(`${jsonPath}: the output layer ${what} ends in softmax; pbe trains and scores on the logits before it (predictions are unchanged) and puts the softmax back in the models it saves`);
+  }
   return model;
 }
 
-/** Saves a LayersModel as model.json + weights.bin in a directory; each file is written atomically. */
+/**
+ * Saves a LayersModel as model.json + weights.bin in a directory; each file is written atomically. A model whose
+ * output softmax was removed at load is saved with it put back.
+ */
 export async function saveModel(model: tf.LayersModel, dir: string): Promise<void> {
+  const stripped = strippedSoftmax.get(model);
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
+      if (stripped) restoreOutputSoftmax(artifacts.modelTopology as Record<string, unknown>, stripped);
       const weightsFile = 'weights.bin';
       const weightData = artifacts.weightData as ArrayBuffer;
       await writeFileAtomic(join(dir, weightsFile), new Uint8Array(weightData as ArrayBuffer));

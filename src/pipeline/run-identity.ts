@@ -101,11 +101,21 @@ const epochStats = z.object({
   flippedTo: z.array(count),
 });
 const scoreStore = z
-  .object({ numClasses: z.number().int().min(2), keys: z.array(z.string()), urls: z.array(z.string()), refLogits: float32, pseudoLabels: int32, givenLabels: int32, similarity: float32 })
+  .object({
+    numClasses: z.number().int().min(2),
+    keys: z.array(z.string()),
+    urls: z.array(z.string()),
+    refLogits: float32,
+    pseudoLabels: int32,
+    givenLabels: int32,
+    similarity: float32,
+    spill: z.object({ file: z.string(), sha256: z.string() }).optional(),
+  })
   .refine(
     (s) => {
       const n = s.keys.length;
-      return s.urls.length === n && s.refLogits.length === n * s.numClasses && s.pseudoLabels.length === n && s.givenLabels.length === n && s.similarity.length === n && new Set(s.keys).size === n;
+      // a spilled store's logits are in its file (checked against its size and checksum when it is reopened)
+      return s.urls.length === n && s.refLogits.length === (s.spill ? 0 : n * s.numClasses) && s.pseudoLabels.length === n && s.givenLabels.length === n && s.similarity.length === n && new Set(s.keys).size === n;
     },
     { error: 'a score store whose arrays all hold one entry per (distinct) key' },
   );

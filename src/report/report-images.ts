@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../pipeline/atomic-write.js';
 import type { ScoreStore } from '../pipeline/score-store.js';
 import type { Sample } from '../sources/types.js';
 import { pgdExamples } from '../stages/pgd.js';
+import { probeChunk } from '../defenses/probe.js';
 import { differenceImage, pngDataUrl } from './html/images.js';
 
 /**
@@ -102,18 +103,21 @@ function adversarialExamples(samples: Sample[], o: CollectOptions): AdversarialE
   const per = height * width * channels;
   const x = new Float32Array(samples.length * per);
   samples.forEach((s, i) => x.set(s.pixels, i * per));
-  const shape: [number, number, number, number] = [samples.length, height, width, channels];
-  const [infectedPred, advPred, purifiedPred, adv] = tf.tidy(() => {
-    const input = tf.tensor4d(x, shape);
-    const labels = (o.infected.predict(input) as tf.Tensor).argMax(-1) as tf.Tensor1D;
-    const examples = pgdExamples(o.infected, input, labels, { eps: o.pgd.eps, alpha: o.pgd.eps * o.pgd.alphaRatio, steps: o.pgd.steps, randomStart: false });
-    return [
-      labels.dataSync() as Int32Array,
-      (o.infected.predict(examples) as tf.Tensor).argMax(-1).dataSync() as Int32Array,
-      (o.purified.predict(input) as tf.Tensor).argMax(-1).dataSync() as Int32Array,
-      examples.dataSync() as Float32Array,
-    ];
-  });
+  const n = samples.length;
+  const [infectedPred, advPred, purifiedPred, adv] = [new Int32Array(n), new Int32Array(n), new Int32Array(n), new Float32Array(n * per)];
+  const chunk = probeChunk(height, width); // PGD's memory grows with the pixels attacked at once
+  for (let start = 0; start < n; start += chunk) {
+    const m = Math.min(chunk, n - start);
+    tf.tidy(() => {
+      const input = tf.tensor4d(x.subarray(start * per, (start + m) * per), [m, height, width, channels]);
+      const labels = (o.infected.predict(input) as tf.Tensor).argMax(-1) as tf.Tensor1D;
+      const examples = pgdExamples(o.infected, input, labels, { eps: o.pgd.eps, alpha: o.pgd.eps * o.pgd.alphaRatio, steps: o.pgd.steps, randomStart: false });
+      infectedPred.set(labels.dataSync() as Int32Array, start);
+      advPred.set((o.infected.predict(examples) as tf.Tensor).argMax(-1).dataSync() as Int32Array, start);
+      purifiedPred.set((o.purified.predict(input) as tf.Tensor).argMax(-1).dataSync() as Int32Array, start);
+      adv.set(examples.dataSync() as Float32Array, start * per);
+    });
+  }
   return samples.map((s, i) => {
     const advImage = { pixels: adv.subarray(i * per, (i + 1) * per), height, width, channels };
     const diff = differenceImage(advImage, s);

@@ -103,7 +103,7 @@ export async function writeMetrics(dir: string, rows: EpochRow[]): Promise<void>
 }
 
 /**
- * scores.csv: key, url, suspicion (1 - final similarity), trusted, flagged (by the run's own threshold), pseudo-label,
+ * scores.csv, streamed a row at a time: key, url, suspicion (1 - final similarity), trusted, flagged (by the run's own threshold), pseudo-label,
  * final label (the label used for training: a relabelled suspect's repaired label, else the given or pseudo-label).
  */
 export async function writeScores(
@@ -135,8 +135,10 @@ export async function writeRunJson(dir: string, info: Record<string, unknown>): 
   await writeFileAtomic(join(dir, runFiles.runJson), JSON.stringify(info, null, 2) + '\n');
 }
 
-/** scores.csv of a defense that scores samples other than PBE: key, url, suspicion (higher: more likely poisoned), flagged. */
+/** scores.csv of a defense that scores samples other than PBE: key, url, suspicion (higher: more likely poisoned), flagged. Streamed, a row at a time. */
 export async function writeSampleScores(dir: string, scores: { keys: string[]; urls: string[]; suspicion: Float32Array; flagged: Set<string> }): Promise<void> {
-  const rows = scores.keys.map((key, i) => ({ key, url: scores.urls[i], suspicion: scores.suspicion[i], flagged: scores.flagged.has(key) }));
-  await writeCsvAtomic(join(dir, runFiles.scores), ['key', 'url', 'suspicion', 'flagged'], rows);
+  const rows = function* () {
+    for (let i = 0; i < scores.keys.length; i++) yield { key: scores.keys[i], url: scores.urls[i], suspicion: scores.suspicion[i], flagged: scores.flagged.has(scores.keys[i]) };
+  };
+  await writeCsvAtomic(join(dir, runFiles.scores), ['key', 'url', 'suspicion', 'flagged'], rows());
 }

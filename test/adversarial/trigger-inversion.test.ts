@@ -69,7 +69,7 @@ describe('the run flag: Otsu on the chord distance', () => {
 });
 
 describe('which class trigger inversion flags', () => {
-  const opts = { anomalyThreshold: 2, minGap: 1.6, minSuccess: 0.8 };
+  const opts = { anomalyThreshold: 2, minGap: 1.6, jointAnomalyThreshold: 1.5, jointMinGap: 1.3, minSuccess: 0.8 };
   const classes = (l1: number[], success = 0.95) => {
     const anomaly = anomalyIndices(l1);
     return l1.map((maskL1, target) => ({ target, maskL1, success, anomaly: anomaly[target] }));
@@ -80,6 +80,15 @@ describe('which class trigger inversion flags', () => {
     expect(clean.reason).toMatch(/no class's trigger is an outlier/);
     const rings = flagClass(classes([88.3, 119.7, 87.2, 21.4, 119.8, 134.6, 79.7, 184.2, 65.0, 139.9]), opts);
     expect(rings.flagged?.target).toBe(3);
+  });
+  it('a Trojan watermark, moderate on both measures, is flagged; a clean model moderate on one is not', () => {
+    const trojan = flagClass(classes([50.5, 111.6, 116.9, 110.3, 110.4, 145.9, 72.5, 183.3, 74.6, 122.6]), opts);
+    expect(trojan.flagged?.target).toBe(0);
+    expect(trojan.reason).toMatch(/anomaly index 1\.76 .* 1\.44x smaller/);
+    // the measured clean model: its smallest mask (class 8) past the joint anomaly bar, not past the joint gap
+    const clean = classes([84.4, 127.1, 89.7, 119.3, 106.6, 106.6, 65.5, 171.6, 58.2, 95.8]);
+    expect(clean[8].anomaly).toBeGreaterThan(1.5);
+    expect(flagClass(clean, opts).flagged).toBeUndefined();
   });
   it('an outlier by the anomaly index alone is flagged; a weak trigger is not', () => {
     expect(flagClass(classes([40, 60, 100, 110, 120, 130, 125, 115, 105, 95]), opts).flagged?.target).toBe(0);

@@ -28,7 +28,7 @@ describe('addPerturbation', () => {
  * same model trained on clean data gets nothing flagged.
  */
 describe('universal additive probe', () => {
-  const opts = { steps: 60, batchSize: 32, lr: 0.01, lambda: 0.5, anomalyThreshold: 2.5, minGap: 1.5, minSuccess: 0.8, refineSteps: 100, seed: 1 };
+  const opts = { steps: 60, batchSize: 32, lr: 0.01, lambda: 0.5, anomalyThreshold: 2.5, minGap: 1.5, jointAnomalyThreshold: 2, jointMinGap: 1.3, minSuccess: 0.8, refineSteps: 100, seed: 1 };
   const sig = wave(60);
   let infected: tf.LayersModel;
   let clean: tf.LayersModel;

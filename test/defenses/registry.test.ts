@@ -29,6 +29,8 @@ const short: Record<string, Record<string, unknown>> = {
   aft: { epochs: 2, adversarialEpochs: 1, pgd: { eps: 0.05, alphaRatio: 0.2, steps: 2, randomStart: false } },
   nad: { epochs: 1, teacherEpochs: 1 },
   abl: { epochs: 1, unlearnEpochs: 1, isolationRatio: 0.1 },
+  anp: { iterations: 6 },
+  'i-bau': { rounds: 2 },
 };
 
 describe('every defense in the registry keeps the contract', () => {
@@ -54,7 +56,7 @@ describe('every defense in the registry keeps the contract', () => {
   });
 
   it('lists the defenses', () => {
-    expect(defenseNames).toEqual(expect.arrayContaining(['pbe', 'ft', 'fine-pruning', 'nad', 'abl', 'spectral', 'aft']));
+    expect(defenseNames).toEqual(expect.arrayContaining(['pbe', 'ft', 'fine-pruning', 'nad', 'abl', 'spectral', 'aft', 'anp', 'i-bau']));
     expect(() => defenseFor('nope')).toThrow(/unknown defense "nope"; known defenses: pbe/);
   });
 
@@ -73,6 +75,7 @@ describe('every defense in the registry keeps the contract', () => {
       expect(result.rows.length).toBeGreaterThan(0);
       if (result.scores) expect(result.scores.keys).toHaveLength(data.length);
       const expected = model.getWeights().map((w) => w.dataSync().slice());
+      expect(expected.every((w) => w.every(Number.isFinite))).toBe(true); // toEqual below holds for NaN == NaN too
 
       const stopped = infected();
       armFailpoint('train-step', 3);

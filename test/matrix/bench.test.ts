@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchCommand } from '../../src/cli/bench.js';
 import { dataDir } from '../../src/config/paths.js';
 import { armFailpoint } from '../../src/pipeline/failpoints.js';
+import { defenseFor } from '../../src/defenses/registry.js';
 
 /**
  * `pbe bench` in process on one shard of the committed subset (1,000 train, 1,000 test): BadNets × ft and
@@ -50,6 +51,10 @@ describe('pbe bench', () => {
     expect(md).toMatch(/\| badnets \| [\d.]+ \([\d.]+\) \| [\d.]+ \([\d.]+\) \| [\d.]+ \([\d.]+\) \|/);
     expect(existsSync(join(out, 'bench.html'))).toBe(true);
     expect(existsSync(join(out, 'runs/badnets/s1/ft/model/model.json'))).toBe(true);
+    // each defense runs with its own defaults: the bench's --lr and --epochs train the infected models only
+    const ftRun = JSON.parse(await readFile(join(out, 'runs/badnets/s1/ft/run.json'), 'utf8'));
+    expect(ftRun.config).toEqual(await defenseFor('ft').loadConfig({ overrides: { seed: 1 } }));
+    expect(ftRun.config.optimizer.lr).toBe(0.01);
   });
 
   it('recomputes nothing when run again', async () => {

@@ -1,0 +1,120 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/select.js';
+import { anpMaskStep, choosePruned, neuronLayers, type MaskState } from '../../src/defenses/anp.js';
+import { projectL2, universalStep } from '../../src/defenses/i-bau.js';
+
+/**
+ * The core math of anp and i-bau against PyTorch autograd on tiny dense models: the numbers are printed by
+ * test/fixtures/anp-ibau-reference.py (/usr/bin/python3 with python3-torch), which differentiates the neuron
+ * multipliers and the perturbation directly (anp.ts goes through the layer weights by the chain rule).
+ */
+function tiny(inputShape: number[], w1: number[][], b1: number[], w2: number[][], b2: number[]): tf.LayersModel {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.flatten({ inputShape }),
+      tf.layers.dense({ units: b1.length, activation: 'relu' }),
+      tf.layers.dense({ units: b2.length }),
+    ],
+  });
+  model.setWeights([tf.tensor2d(w1), tf.tensor1d(b1), tf.tensor2d(w2), tf.tensor1d(b2)]);
+  return model;
+}
+
+const close = (actual: ArrayLike<number>, expected: number[], digits = 5) => {
+  expect(actual.length).toBe(expected.length);
+  expected.forEach((e, i) => expect(actual[i]).toBeCloseTo(e, digits));
+};
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+describe('anp', () => {
+  const model = () =>
+    tiny(
+      [1, 1, 3],
+      [[0.4, -0.3, 0.2, 0.5], [0.1, 0.6, -0.5, 0.3], [-0.2, 0.4, 0.7, -0.1]], [0.05, -0.02, 0.1, 0.03],
+      [[0.3, -0.4], [-0.6, 0.2], [0.5, 0.1], [0.2, -0.3]], [0.01, -0.01],
+    );
+  const x = [[0.5, -0.2, 0.8], [0.1, 0.9, -0.4], [-0.6, 0.3, 0.7]];
+  const config = { eps: 0.4, steps: 1, alpha: 0.2, maskLr: 0.2, maskMomentum: 0.9 };
+
+  it('masks the hidden Dense layer only (not the logits)', () => {
+    const m = model();
+    expect(neuronLayers(m).map((l) => [l.layer.getClassName(), l.size])).toEqual([['Dense', 4]]);
+    m.dispose();
+  });
+
+  it('two mask steps (noise sign step, robust + natural gradient, momentum, clip) match PyTorch', () => {
+    const m = model();
+    const layers = neuronLayers(m);
+    const before = m.getWeights().map((w) => Array.from(w.dataSync()));
+    const state: MaskState = { masks: [Float32Array.from([1, 0.9, 0.5, 1])], momentum: null, iteration: 0 };
+    const input = tf.tensor4d(x.flat(), [3, 1, 1, 3]);
+    const labels = Int32Array.from([0, 1, 1]);
+    const tensors = tf.memory().numTensors;
+
+    const first = { delta: [Float32Array.from([0.1, -0.3, 0.2, 0.0])], xi: [Float32Array.from([-0.1, 0.25, 0.0, 0.3])] };
+    anpMaskStep(m, layers, state, input, labels, config, first);
+    close(first.delta[0], [0.4, -0.4, -0.2, 0.4]);
+    close(first.xi[0], [0.3, 0.4, 0.4, 0.4]);
+    close(state.masks[0], [0.9945885539054871, 0.926423192024231, 0.5058133006095886, 0.9944314956665039]);
+
+    const second = { delta: [Float32Array.from([-0.2, 0.1, 0.35, -0.05])], xi: [Float32Array.from([0.2, -0.15, 0.1, 0.0])] };
+    anpMaskStep(m, layers, state, input, labels, config, second);
+    close(second.delta[0], [0.2, -0.3, -0.05, 0.35]);
+    close(state.masks[0], [0.9844446778297424, 0.9750956892967224, 0.5167675018310547, 0.9840006232261658]);
+
+    // the model's weights are the infected model's again after each step, and no tensor is left behind
+    m.getWeights().forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(before[i]));
+    expect(tf.memory().numTensors).toBe(tensors);
+    input.dispose();
+    m.dispose();
+  });
+
+  it('prunes by threshold (mask <= t) or by the lowest fraction of all neurons', () => {
+    const masks = [Float32Array.from([0.9, 0.1, 0.2]), Float32Array.from([0.05, 0.7, 0.3, 1])];
+    const layers = [{ size: 3 }, { size: 4 }] as never;
+    expect(choosePruned(layers, masks, { pruneBy: 'threshold', threshold: 0.2, fraction: 1 })).toEqual([{ layer: 0, neuron: 1 }, { layer: 0, neuron: 2 }, { layer: 1, neuron: 0 }]);
+    expect(choosePruned(layers, masks, { pruneBy: 'fraction', threshold: 0, fraction: 0.3 })).toEqual([{ layer: 1, neuron: 0 }, { layer: 0, neuron: 1 }]);
+  });
+});
+
+describe('i-bau', () => {
+  const model = () =>
+    tiny(
+      [2, 2, 1],
+      [[0.5, -0.4, 0.3], [-0.2, 0.6, 0.1], [0.3, 0.2, -0.5], [0.1, -0.3, 0.4]], [0.0, 0.1, -0.05],
+      [[0.7, -0.2], [-0.4, 0.5], [0.3, 0.6]], [0.02, 0.0],
+    );
+  const x = Float32Array.from([0.2, 0.7, 0.1, 0.9, 0.8, 0.3, 0.5, 0.0, 0.4, 0.4, 0.6, 0.2]);
+
+  it('one universal-perturbation step (ascent on CE against the own predictions, L2 regularised) matches PyTorch', () => {
+    const m = model();
+    const step = universalStep(m, Float32Array.from([0.05, -0.1, 0.2, 0.0]), x, [3, 2, 2, 1], { lr: 10, regularization: 0.001 });
+    close(step, [-0.9693036675453186, 0.6272168159484863, 0.34458911418914795, -0.5834464430809021]);
+    close(projectL2(step, 0.5), [-0.36203327775001526, 0.23426443338394165, 0.12870346009731293, -0.21791626513004303]);
+    m.dispose();
+  });
+
+  it('the projection leaves a perturbation inside the ball unchanged and scales one outside onto it', () => {
+    expect(Array.from(projectL2(Float32Array.from([0.3, 0.4]), 1))).toEqual([Float32Array.from([0.3])[0], Float32Array.from([0.4])[0]]);
+    const out = projectL2(Float32Array.from([3, 4]), 1);
+    expect(Math.hypot(out[0], out[1])).toBeCloseTo(1, 6);
+    expect(out[0] / out[1]).toBeCloseTo(0.75, 6);
+  });
+
+  it('the step raises the loss against the model\'s own predictions', () => {
+    const m = model();
+    const loss = (d: Float32Array) =>
+      tf.tidy(() => {
+        const images = tf.tensor4d(x, [3, 2, 2, 1]);
+        const own = tf.oneHot((m.predict(images) as tf.Tensor).argMax(-1) as tf.Tensor1D, 2).toFloat();
+        return tf.losses.softmaxCrossEntropy(own, m.predict(images.add(tf.tensor3d(d, [2, 2, 1]))) as tf.Tensor).dataSync()[0];
+      });
+    const zero = new Float32Array(4);
+    expect(loss(universalStep(m, zero, x, [3, 2, 2, 1], { lr: 1, regularization: 0.001 }))).toBeGreaterThan(loss(zero));
+    m.dispose();
+  });
+});
