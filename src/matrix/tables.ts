@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../pipeline/atomic-write.js';
 import { writeCsvAtomic } from '../report/csv.js';
 import { writeBenchReport, type BenchRow } from '../report/html/bench-report.js';
+import { attackNames } from '../attacks/registry.js';
+import { defenseNames } from '../defenses/registry.js';
 import type { CellResult } from './cell.js';
 import type { BenchModel } from './models.js';
 
@@ -38,8 +40,8 @@ export function benchRows({ models, cells }: Pick<BenchTables, 'models' | 'cells
 
 export function benchMarkdown({ models, cells, about, command }: BenchTables): string {
   const seeds = [...new Set([...models, ...cells].map((r) => r.seed))].sort((a, b) => a - b);
-  const defenses = [...new Set(cells.map((c) => c.defense))];
-  const attacks = [...new Set(models.filter((m) => m.name !== 'clean').map((m) => m.name))];
+  const defenses = [...new Set(cells.map((c) => c.defense))].sort((a, b) => registryOrder(defenseNames, a) - registryOrder(defenseNames, b));
+  const attacks = [...new Set(models.filter((m) => m.name !== 'clean').map((m) => m.name))].sort((a, b) => registryOrder(attackNames, a) - registryOrder(attackNames, b));
   const lines = ['# pbe bench', '', ...about.map((a) => `- ${a}`), `- seeds: ${seeds.join(', ')}; ACC and ASR on the test set, mean ± sd over seeds`, '', '```', command, '```', ''];
   const clean = models.filter((m) => m.name === 'clean');
   if (clean.length) lines.push(`Model trained on the clean data: ACC ${meanSd(clean.map((m) => m.acc))}.`, '');
@@ -102,4 +104,10 @@ function meanSd(values: (number | null)[]): string {
 
 function pct(v: number | null | undefined): string {
   return v === null || v === undefined ? '–' : (v * 100).toFixed(1);
+}
+
+/** Rows and columns in the registries' order (names a registry does not know last). */
+function registryOrder(names: readonly string[], name: string): number {
+  const i = names.indexOf(name);
+  return i < 0 ? names.length : i;
 }
