@@ -3,16 +3,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PoisonMode } from '../attacks/poison.js';
 import type { CommonOptions } from '../cli/common.js';
-import type { Log } from '../cli/log.js';
 import { loadEvalSet } from '../eval/evaluate.js';
 import { writeFileAtomic } from '../pipeline/atomic-write.js';
 import { shardCorpus } from '../pipeline/corpus.js';
 import { StoppedError } from '../pipeline/stop-signal.js';
 import { BadSampleLog } from '../sources/bad-samples.js';
-import type { DataOptions } from '../sources/dataset.js';
 import { cellConfigHash, runCell, storedCell, type CellResult } from './cell.js';
 import type { BenchContext } from './context.js';
-import { prepareBenchData } from './data.js';
+import { prepareBenchData, type BenchDataOptions } from './data.js';
 import { cleanModel, infectedModel, type BenchModel } from './models.js';
 import { benchCells, settingsHash, type Cell } from './plan.js';
 import { readCached, writeBenchTables } from './tables.js';
@@ -24,14 +22,7 @@ import { readCached, writeBenchTables } from './tables.js';
  * bench stopped at any point and started again redoes only the cell it was in (resuming that cell's run from its
  * checkpoint).
  */
-export interface BenchOptions {
-  out: string;
-  dataset?: 'fashion-mnist';
-  data?: string[];
-  testData?: string[];
-  trainSamples?: number;
-  testSamples?: number;
-  cleanSamples: number;
+export interface BenchOptions extends BenchDataOptions {
   attacks: string[];
   defenses: string[];
   seeds: number[];
@@ -41,8 +32,6 @@ export interface BenchOptions {
   training: BenchContext['training'];
   epochEvalSamples: number;
   common: CommonOptions;
-  dataOptions: DataOptions;
-  log: Log;
   /** The command line, shown with the tables. */
   command: string;
 }
@@ -60,7 +49,7 @@ interface BenchIndex {
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
-  const data = await prepareBenchData({ ...o, dataOptions: o.dataOptions });
+  const data = await prepareBenchData(o);
   const badSamples = new BadSampleLog({ policy: 'skip', maxBadSamples: 1000, log: o.log });
   const testSet = await loadEvalSet(shardCorpus(data.test, { ...o.dataOptions, badSamples, requireLabels: true }).samples().output);
   const ctx: BenchContext = { out: o.out, data, training: o.training, target: o.target, mode: o.mode, attackOptions: o.attackOptions, common: o.common, testSet, epochEvalSamples: o.epochEvalSamples, log: o.log };
