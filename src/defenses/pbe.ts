@@ -15,7 +15,7 @@ import type { ProgressSink } from '../report/progress.js';
 import type { Sample } from '../sources/types.js';
 import { pack } from '../stages/batch.js';
 import { formatEps, type PgdOptions } from '../stages/pgd.js';
-import { cosine, softmaxCosine, topIndices } from '../stages/score.js';
+import { argmax, cosine, softmaxCosine, topIndices, topIndicesPerClass } from '../stages/score.js';
 import { sgdMomentum } from '../stages/train.js';
 import { chooseEps, probeEps, type ProbePoint } from './probe.js';
 import { flagSuspicious, noFlag, type Flag } from '../eval/flag.js';
@@ -206,11 +206,13 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         {
           onRoundEnd: async ({ round }) => {
             if (compute.workers > 0) compute.pool().refreshWeights(model);
-            await similarityPass(compute, corpus, store, config, log, round, progress, opts.stop);
+            const predicted = await similarityPass(compute, corpus, store, config, log, round, progress, opts.stop);
             const keep = controller.keepRatio(round);
-            state.trusted = topIndices(store.similarities(), keep).map((i) => store.keys[i]);
+            const kept = config.keepWithin === 'predicted-class' ? topIndicesPerClass(store.similarities(), predicted, keep) : topIndices(store.similarities(), keep);
+            state.trusted = kept.map((i) => store.keys[i]);
             state.store = store.snapshot();
-            if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity (${state.trusted.length} samples)`);
+            const within = config.keepWithin === 'predicted-class' ? ' within each class the model now predicts' : '';
+            if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity${within} (${state.trusted.length} samples)`);
           },
         },
       ],
@@ -357,10 +359,11 @@ async function similarityPass(
   round: number,
   progress: ProgressSink,
   stop?: StopSignal,
-): Promise<void> {
+): Promise<Int32Array> {
   const started = performance.now();
   const k = store.numClasses;
   const similarity = config.similarity === 'softmax' ? softmaxCosine : cosine;
+  const predicted = new Int32Array(store.size);
   let done = 0;
   let unknown: Sample | undefined;
   progress({ kind: 'pass', name: 'scoring', done, total: store.size });
@@ -375,6 +378,7 @@ async function similarityPass(
       }
       const [ref, offset] = store.reference(index);
       store.setSimilarity(index, similarity(ref, offset, logits, i * k, k));
+      predicted[index] = argmax(logits, i * k, k);
     });
     done += samples.length;
     progress({ kind: 'pass', name: 'scoring', done, total: store.size });
@@ -385,6 +389,7 @@ async function similarityPass(
     throw inputError({ url: 'purify' }, `the data changed since the run's reference pass: ${what}; start the run again (--resume DIR --restart)`);
   }
   log(`round ${round}: similarity pass over ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return predicted;
 }
 
 function invertOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: PurifyConfig, log: PurifyOptions['log']) {

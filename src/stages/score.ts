@@ -52,3 +52,18 @@ export function topIndices(scores: Float32Array | number[], ratio: number): numb
   order.sort((i, j) => scores[j] - scores[i] || i - j);
   return order.slice(0, k);
 }
+
+/**
+ * Indices of the top `ratio` share of `scores` within each class of `classes` (at least one per non-empty
+ * class), so every class keeps its share; highest first overall, ties by index.
+ */
+export function topIndicesPerClass(scores: Float32Array | number[], classes: Int32Array, ratio: number): number[] {
+  const byClass = new Map<number, number[]>();
+  classes.forEach((c, i) => {
+    const members = byClass.get(c);
+    if (members) members.push(i);
+    else byClass.set(c, [i]);
+  });
+  const kept = [...byClass.values()].flatMap((members) => topIndices(members.map((i) => scores[i]), ratio).map((j) => members[j]));
+  return kept.sort((i, j) => scores[j] - scores[i] || i - j);
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { argmax, cosine, softmaxCosine, topIndices } from '../../src/stages/score.js';
+import { argmax, cosine, softmaxCosine, topIndices, topIndicesPerClass } from '../../src/stages/score.js';
 
 describe('cosine', () => {
   it('is 1 for parallel, -1 for opposite, 0 for orthogonal vectors, at offsets', () => {
@@ -45,6 +45,18 @@ describe('topIndices', () => {
     expect(topIndices([0.3, 0.2], 0.01)).toEqual([0]);
     expect(topIndices(new Float32Array(10).map((_, i) => i), 0.25)).toHaveLength(3);
     expect(topIndices([], 0.5)).toEqual([]);
+  });
+});
+
+describe('topIndicesPerClass', () => {
+  it('keeps the top share of each class, so a class of low scores is not crowded out', () => {
+    const scores = [0.9, 0.8, 0.95, 0.1, 0.2, 0.3, 0.15, 0.85];
+    const classes = Int32Array.from([0, 0, 0, 1, 1, 1, 1, 0]);
+    expect(topIndices(scores, 0.5)).toEqual([2, 0, 7, 1]);
+    expect(topIndicesPerClass(scores, classes, 0.5)).toEqual([2, 0, 5, 4]);
+  });
+  it('keeps at least one of a non-empty class', () => {
+    expect(topIndicesPerClass([0.5, 0.1, 0.9], Int32Array.from([0, 1, 0]), 0.1)).toEqual([2, 1]);
   });
 });
 
