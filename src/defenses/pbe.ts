@@ -36,7 +36,8 @@ import type { Defense } from './defense.js';
  * connecting Backdoor and Adversarial Attacks", CVPR 2023, arXiv 2202.06312), without clean extra data.
  * DESIGN §2: reference pass r = f0(x); a seeded random initial trusted set; per round, fine-tuning on the
  * trusted set with a share of batches replaced by PGD examples against the current model; at the end of each
- * round s = cos(r, f_t(x)) over all data and the next trusted set is the top keepRatio by s.
+ * round s = cos(r, f_t(x)) over all data and the next trusted set is the top keepRatio by s (config `similarity`:
+ * softmax probabilities or the authors' logits; `keepWithin`: within each class f_t predicts, or over all data).
  *
  * The model is fine-tuned in place, on the fine-tuning engine (pipeline/engine.ts).
  */
