@@ -17,6 +17,22 @@ const roundSchema = z.object({
   }),
 });
 
+/** What masked trigger inversion and the universal additive probe share: the per-class search, the outlier test, unlearning. */
+const triggerSearchSchema = z.object({
+  enabled: z.boolean({ error: 'true or false' }),
+  steps: positiveInt,
+  batchSize: positiveInt,
+  lr: positive,
+  lambda: nonNegative,
+  anomalyThreshold: positive,
+  minGap: positive,
+  jointAnomalyThreshold: positive,
+  jointMinGap: positive,
+  minSuccess: fraction,
+  refineSteps: positiveInt,
+  unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
+});
+
 export const purifyConfigSchema = z
   .object({
     seed: z.number({ error: 'an integer' }).int({ error: 'an integer' }),
@@ -49,34 +65,10 @@ export const purifyConfigSchema = z
       minFlipRate: fraction,
       lr: positive,
     }),
-    inversion: z.object({
-      enabled: z.boolean({ error: 'true or false' }),
-      steps: positiveInt,
-      batchSize: positiveInt,
-      lr: positive,
-      lambda: nonNegative,
-      anomalyThreshold: positive,
-      minGap: positive,
-      jointAnomalyThreshold: positive,
-      jointMinGap: positive,
-      minSuccess: fraction,
-      refineSteps: positiveInt,
+    inversion: triggerSearchSchema.extend({
       tieRatio: z.number({ error: 'a number of at least 1' }).min(1, { error: 'a number of at least 1' }),
-      unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
     }),
-    universal: z.object({
-      enabled: z.boolean({ error: 'true or false' }),
-      steps: positiveInt,
-      batchSize: positiveInt,
-      lr: positive,
-      lambda: nonNegative,
-      anomalyThreshold: positive,
-      minGap: positive,
-      jointAnomalyThreshold: positive,
-      jointMinGap: positive,
-      minSuccess: fraction,
-      refineSteps: positiveInt,
-      unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
+    universal: triggerSearchSchema.extend({
       unlearn: z.enum(['flagged', 'all'], { error: '"flagged" or "all"' }),
     }).refine((u) => u.enabled || u.unlearn === 'flagged', { error: '"flagged" while universal.enabled is false ("all" unlearns the perturbations that probe finds)', path: ['unlearn'] }),
     scoreStore: z.object({
