@@ -44,8 +44,9 @@ describe('purify survives being killed', () => {
     writeFileSync(join(dir, 'short.json'), JSON.stringify({
       batchSize: 16,
       initialFraction: 0.25,
-      inversion: { steps: 5, refineSteps: 5 }, // the probe runs (and its state is checkpointed), cheaply
-
+      // the probes run (and their state is checkpointed), cheaply: PGD on 32 samples, 5 inversion steps
+      probe: { samples: 32 },
+      inversion: { steps: 5, refineSteps: 5 },
       keepRatio: [0.5, 0.75],
       rounds: [
         { epochs: 2, adversarial: { epochs: 2, share: 1, maxBatches: null } },
