@@ -17,8 +17,8 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
   const { write: writeErr } = process.stderr;
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk), true)) as typeof process.stderr.write;
+  process.stdout.write = capture((t) => (stdout += t));
+  process.stderr.write = capture((t) => (stderr += t));
   try {
     const code = await runProgram(createProgram(), ['node', 'pbe', ...args], (t) => void (stderr += t));
     return { code, stdout, stderr };
@@ -30,6 +30,16 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
       else process.env[k] = v;
     }
   }
+}
+
+/** A stream write() that hands the text to `add` and calls the write's callback, as a stream would. */
+function capture(add: (text: string) => void): typeof process.stdout.write {
+  return ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    add(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    if (done) process.nextTick(done);
+    return true;
+  }) as typeof process.stdout.write;
 }
 
 export const compiledCli = join(packageRoot, 'dist/src/cli/main.js');
