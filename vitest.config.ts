@@ -6,5 +6,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // one test file per core: vitest's default (cores - 1) runs the files one at a time on a 2-core machine,
+    // and most of them compute on one thread (wasm has no threads in Node), leaving the other core idle
+    maxWorkers: '100%',
   },
 });

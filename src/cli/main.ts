@@ -1,30 +1,6 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
-import { registerBenchCommand } from './bench.js';
 import { runProgram } from './exit-code.js';
-import { registerDataCommand } from './data.js';
-import { registerDemoCommand } from './demo.js';
-import { registerEvalCommand } from './eval.js';
-import { registerInspectCommand } from './inspect.js';
-import { registerPoisonCommand } from './poison.js';
-import { registerPurifyCommand } from './purify.js';
-import { registerReportCommand } from './report.js';
-import { registerTrainCommand } from './train.js';
+import { createProgram } from './program.js';
 
-const program = new Command('pbe')
-  .description('Progressive Backdoor Erasing: purify a backdoored image classifier with only the data you have')
-  .showHelpAfterError()
-  .exitOverride();
-
-registerDataCommand(program);
-registerPoisonCommand(program);
-registerTrainCommand(program);
-registerEvalCommand(program);
-registerPurifyCommand(program);
-registerInspectCommand(program);
-registerReportCommand(program);
-registerDemoCommand(program);
-registerBenchCommand(program);
-
-const code = await runProgram(program, process.argv);
+const code = await runProgram(createProgram(), process.argv);
 if (code !== 0) process.exit(code);

@@ -1,25 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
-import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { packageRoot } from '../../src/config/paths.js';
 import { saveModel } from '../../src/models/io.js';
 import { buildModel } from '../../src/models/zoo.js';
+import { runCli } from '../helpers/cli.js';
 import { makeTar, png, tmpDir } from '../sources/fixtures.js';
 
-/** Bad input through the real CLI (the compiled one `npm test` builds first): one line naming the file or key. */
-const cli = join(packageRoot, 'dist/src/cli/main.js');
-const run = async (args: string[]) => {
-  try {
-    const { stdout, stderr } = await promisify(execFile)('node', [cli, ...args], { env: { ...process.env, PBE_BACKEND: 'cpu' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-};
+/** Bad input through the CLI's own program, run in process as main.ts runs it: one line naming the file or key, and the exit code. */
+const run = (args: string[]) => runCli(args, { PBE_BACKEND: 'cpu' });
 
 describe('pbe reports bad input in one line naming the file or sample', () => {
   let dir: string;

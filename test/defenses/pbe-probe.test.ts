@@ -59,6 +59,9 @@ describe('purify without a preset on a non-Fashion-MNIST 28x28 dataset', () => {
     const config = await loadPurifyConfig({
       overrides: {
         initialFraction: 0.2,
+        // half of the default grid (the probe is PGD on 512 samples at each eps): the smallest eps, the one chosen on
+        // the default grid (0.0314: 0.0157 and 0.0235 flip under 50%) and one above it, so the same eps is chosen
+        probe: { epsGrid: [0.0157, 0.0314, 0.05] },
         // PGD alone: with the recovered trigger stamped beside it this synthetic Blend kept ASR at 67% (adversarial/choose.ts)
         inversion: { enabled: false },
         // and without the universal additive probe: this test is about the PGD probe's eps and PBE's own generator

@@ -26,6 +26,11 @@ describe('inspect: is this model backdoored, and towards which class?', () => {
     await initBackend('wasm');
   });
 
+  // Three points of the default eps grid, the probe being PGD on every probe image at each: on the default grid the
+  // four models here chose 0.0157 (Blend-infected), 0.075 (BadNets-infected: 49% flips at 0.05) and 0.05 (clean,
+  // both probe sets: 35% and 33% at 0.0314), which are the eps these three points choose from the same flip rates.
+  const epsGrid = [0.0157, 0.05, 0.075];
+
   let cleanModel: Promise<Awaited<ReturnType<typeof trained>>> | undefined;
   const trainedClean = async () => (cleanModel ??= read('train-*.tar').then(trained));
 
@@ -42,7 +47,7 @@ describe('inspect: is this model backdoored, and towards which class?', () => {
     const trigger = triggerFor('blend', { blendRatio: 0.1, patternSeed: 0 });
     for await (const { sample } of poisonSamples((async function* () { yield* clean; })(), { trigger, target: 7, rate: 0.1, seed: 2 })) poisoned.push(sample);
     const config = await loadPurifyConfig({});
-    const opts = { ...config.probe, ...config.pgd, threshold: 0.5, inversion: null };
+    const opts = { ...config.probe, ...config.pgd, epsGrid, threshold: 0.5, inversion: null };
 
     const infected = inspectModel(await trained(poisoned), probeImages, opts);
     expect(infected.suspected).toBe(true);
@@ -62,7 +67,7 @@ describe('inspect: is this model backdoored, and towards which class?', () => {
     const trigger = triggerFor('badnets', { patchSize: 3, patchPosition: 'bottom-right' });
     for await (const { sample } of poisonSamples((async function* () { yield* clean; })(), { trigger, target: 2, rate: 0.1, seed: 2 })) poisoned.push(sample);
     const config = await loadPurifyConfig({});
-    const opts = { ...config.probe, ...config.pgd, threshold: 0.5, inversion: { ...config.inversion, seed: 1 } };
+    const opts = { ...config.probe, ...config.pgd, epsGrid, threshold: 0.5, inversion: { ...config.inversion, seed: 1 } };
 
     const infected = inspectModel(await trained(poisoned), probeImages, opts);
     expect(infected.pgdSignal).toBe(false);

@@ -1,20 +1,11 @@
-import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/select.js';
-import { Command } from 'commander';
-import { exitCode, runProgram } from '../../src/cli/exit-code.js';
-import { registerDataCommand } from '../../src/cli/data.js';
-import { registerEvalCommand } from '../../src/cli/eval.js';
-import { registerInspectCommand } from '../../src/cli/inspect.js';
-import { registerPoisonCommand } from '../../src/cli/poison.js';
-import { registerPurifyCommand } from '../../src/cli/purify.js';
-import { registerTrainCommand } from '../../src/cli/train.js';
+import { exitCode } from '../../src/cli/exit-code.js';
 import { loadPurifyConfig } from '../../src/config/load.js';
-import { packageRoot } from '../../src/config/paths.js';
 import { purifyPbe } from '../../src/defenses/pbe.js';
 import { loadModel, saveModel } from '../../src/models/io.js';
 import { buildModel } from '../../src/models/zoo.js';
@@ -29,47 +20,15 @@ import { BadSampleLog } from '../../src/sources/bad-samples.js';
 import { shardSource, writeSamples, writeShards } from '../../src/sources/dataset.js';
 import { openDefaults, readUrl } from '../../src/sources/open.js';
 import type { Sample } from '../../src/sources/types.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
 import { memoryCorpus, syntheticSquares } from '../helpers/memory-corpus.js';
 import { makeTar, png, tmpDir } from '../sources/fixtures.js';
 
 /**
  * The fault suite of issue 13: one or more cases per class of fault, each asserting the exit code, the message
  * naming the file or key, the bad-samples.csv rows, and that nothing already written was lost. CLI cases run the
- * compiled CLI (`npm test` builds it first); the rest run in process on tiny fixtures.
+ * CLI's program in process (the SIGKILL case, the compiled CLI in its own process); the rest call the library on tiny fixtures.
  */
-const cli = join(packageRoot, 'dist/src/cli/main.js');
-
-/** A run of the compiled CLI in its own process (for the failpoint kill). */
-function spawnCli(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>((resolve) => {
-    const child = spawn('node', [cli, ...args], { env: { ...process.env, PBE_BACKEND: 'wasm', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code, signal) => resolve({ code, signal, stderr, stdout }));
-  });
-}
-
-/** The CLI in this process, as main.ts runs it: exit code, its stderr line(s) and what it printed on stdout. */
-async function runCli(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
-  let stderr = '';
-  let stdout = '';
-  const program = new Command('pbe').exitOverride().configureOutput({ writeErr: (t) => void (stderr += t), writeOut: (t) => void (stdout += t) });
-  for (const register of [registerDataCommand, registerPoisonCommand, registerTrainCommand, registerEvalCommand, registerPurifyCommand, registerInspectCommand]) register(program);
-  const write = process.stdout.write;
-  process.stdout.write = ((chunk: string) => {
-    stdout += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    const code = await runProgram(program, ['node', 'pbe', ...args], (t) => void (stderr += t));
-    return { code, stderr, stdout };
-  } finally {
-    process.stdout.write = write;
-  }
-}
-
 /** One `pbe:` line, no stack trace, each part named. */
 function expectMessage(stderr: string, ...parts: (string | RegExp)[]) {
   const lines = stderr.split('\n').filter((l) => l.startsWith('pbe: ') || l.startsWith('error:'));
@@ -124,7 +83,7 @@ describe('1, 2, 13: a resume continues its own run on its own inputs, or refuses
       batchSize: 16, initialFraction: 0.5, keepRatio: [0.5], probe: { samples: 8, epsGrid: [0.05], minFlipRate: 0.1, lr: 0.01 },
       rounds: [{ epochs: 3, adversarial: { epochs: 1, share: 1, maxBatches: 1 } }, { epochs: 1, adversarial: { epochs: 0, share: 1, maxBatches: null } }],
     }));
-    const killed = await spawnCli(args(join(dir, 'killed')), { PBE_FAILPOINT: 'train-step:5' });
+    const killed = await spawnCli(args(join(dir, 'killed')), { env: { PBE_FAILPOINT: 'train-step:5' } });
     expect(killed.signal, killed.stderr).toBe('SIGKILL');
   }, 300_000);
 

@@ -1,35 +1,26 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/select.js';
-import { packageRoot } from '../../src/config/paths.js';
 import { saveModel } from '../../src/models/io.js';
 import { buildModel } from '../../src/models/zoo.js';
 import { fitModel } from '../../src/pipeline/fit.js';
 import { writeShards } from '../../src/sources/dataset.js';
+import { runCli as runInProcess, spawnCli } from '../helpers/cli.js';
 import { memoryCorpus, syntheticSquares } from '../helpers/memory-corpus.js';
 
 /**
- * Crash safety of `pbe purify` through the real CLI: a run killed with SIGKILL at many points (training steps
- * in every round, mid-checkpoint write, the end-of-round and reference passes) and resumed with --resume ends
- * with the same weights and scores as an uninterrupted run; SIGTERM checkpoints and exits with code 75.
+ * Crash safety of `pbe purify` through the CLI: a run killed with SIGKILL at many points (training steps in every
+ * round, mid-checkpoint write, the end-of-round and reference passes) and resumed with --resume ends with the same
+ * weights and scores as an uninterrupted run; SIGTERM checkpoints and exits with code 75. The runs that are killed
+ * or signalled are processes of the compiled CLI; the uninterrupted runs and the resumes run the same program in
+ * this process (so the results also agree across processes).
  */
-const cli = join(packageRoot, 'dist/src/cli/main.js');
-
-function runCli(args: string[], env: Record<string, string> = {}, onStderr?: (text: string, child: ReturnType<typeof spawn>) => void) {
-  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
-    const child = spawn('node', [cli, ...args], { env: { ...process.env, PBE_BACKEND: 'wasm', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      onStderr?.(stderr, child);
-    });
-    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
-  });
-}
+const env = { PBE_BACKEND: 'wasm' };
+const runCli = (args: string[]) => runInProcess(args, env);
+const killCli = (args: string[], failpoint: string) => spawnCli(args, { env: { ...env, PBE_FAILPOINT: failpoint } });
 
 describe('purify survives being killed', () => {
   let dir: string;
@@ -53,8 +44,9 @@ describe('purify survives being killed', () => {
     writeFileSync(join(dir, 'short.json'), JSON.stringify({
       batchSize: 16,
       initialFraction: 0.25,
-      inversion: { steps: 5, refineSteps: 5 }, // the probe runs (and its state is checkpointed), cheaply
-
+      // the probes run (and their state is checkpointed), cheaply: PGD on 32 samples, 5 inversion steps
+      probe: { samples: 32 },
+      inversion: { steps: 5, refineSteps: 5 },
       keepRatio: [0.5, 0.75],
       rounds: [
         { epochs: 2, adversarial: { epochs: 2, share: 1, maxBatches: null } },
@@ -82,7 +74,7 @@ describe('purify survives being killed', () => {
   for (const point of killPoints) {
     it(`SIGKILL at ${point}, then --resume, gives the uninterrupted result`, async () => {
       const out = join(dir, point.replace(':', '-'));
-      const killed = await runCli(args(out), { PBE_FAILPOINT: point });
+      const killed = await killCli(args(out), point);
       expect(killed.signal, killed.stderr).toBe('SIGKILL');
       const resumed = await runCli(['purify', '--resume', out, '--log-format', 'json']);
       expect(resumed.code, resumed.stderr).toBe(0);
@@ -96,11 +88,14 @@ describe('purify survives being killed', () => {
   it('SIGTERM finishes the step, writes a checkpoint, exits with 75, and the run resumes to the same result', async () => {
     const out = join(dir, 'sigterm');
     let sent = false;
-    const stopped = await runCli(args(out), {}, (text, child) => {
-      if (!sent && text.includes('"round":0,"epoch":1')) {
-        sent = true;
-        child.kill('SIGTERM');
-      }
+    const stopped = await spawnCli(args(out), {
+      env,
+      onStderr: (text, child) => {
+        if (!sent && text.includes('"round":0,"epoch":1')) {
+          sent = true;
+          child.kill('SIGTERM');
+        }
+      },
     });
     expect(stopped.code, stopped.stderr).toBe(75);
     expect(stopped.stderr).toMatch(/SIGTERM: stopping after the current step/);
@@ -118,7 +113,7 @@ describe('purify survives being killed', () => {
     const uninterrupted = await runCli(epochArgs(join(dir, 'epoch-baseline')));
     expect(uninterrupted.code, uninterrupted.stderr).toBe(0);
     const out = join(dir, 'epoch-killed');
-    const killed = await runCli(epochArgs(out), { PBE_FAILPOINT: 'train-step:6' }); // round 0, epoch 1, batch 2 of 4
+    const killed = await killCli(epochArgs(out), 'train-step:6'); // round 0, epoch 1, batch 2 of 4
     expect(killed.signal, killed.stderr).toBe('SIGKILL');
     const resumed = await runCli(['purify', '--resume', out, '--log-format', 'json']);
     expect(resumed.code, resumed.stderr).toBe(0);

@@ -1,20 +1,16 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packageRoot } from '../../src/config/paths.js';
 import { saveModel } from '../../src/models/io.js';
 import { buildModel } from '../../src/models/zoo.js';
 import { writeShards } from '../../src/sources/dataset.js';
+import { runCli } from '../helpers/cli.js';
 import { testImage, tmpDir } from './fixtures.js';
 
-/** End to end through the compiled CLI: `pbe eval` on shards served over HTTP that drops connections. */
+/** End to end through the CLI's program (run in process): `pbe eval` on shards served over HTTP that drops connections. */
 
-const run = promisify(execFile);
-const cli = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 let dir: string;
 let server: http.Server;
 let port: number;
@@ -59,12 +55,14 @@ describe('pbe eval --data http://...', () => {
   it('evaluates every labelled sample of shards whose connections drop, and partitions them', async () => {
     const data = `http://127.0.0.1:${port}/test-{000000..000001}.tar`;
     const base = ['eval', '--model', join(dir, 'model'), '--data', data, '--json', '--backend', 'cpu', '--log-format', 'json'];
-    const all = await run(process.execPath, [cli, ...base, '--decode-workers', '2'], { timeout: 60_000 });
+    const all = await runCli([...base, '--decode-workers', '2']);
+    expect(all.code, all.stderr).toBe(0);
     expect(JSON.parse(all.stdout).samples).toBe(59);
     expect(all.stderr).toContain('missing label (no .cls file), and this command needs labels');
     expect(all.stderr).toContain('evaluation skipped 1 bad sample');
     expect(ranges.length).toBeGreaterThan(0);
-    const part = await run(process.execPath, [cli, ...base, '--shard-index', '1', '--num-shards', '2', '--decode-workers', '0'], { timeout: 60_000 });
+    const part = await runCli([...base, '--shard-index', '1', '--num-shards', '2', '--decode-workers', '0']);
+    expect(part.code, part.stderr).toBe(0);
     expect(JSON.parse(part.stdout).samples).toBe(30);
   });
 });

@@ -1,22 +1,16 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { packageRoot } from '../../src/config/paths.js';
 import { shardSource, writeShards } from '../../src/sources/dataset.js';
 import { openUrl } from '../../src/sources/open.js';
 import { testImage, tmpDir } from './fixtures.js';
+import { compiledCli, runCli, spawnCli } from '../helpers/cli.js';
 import { collect } from '../helpers/streams.js';
 
-/** `-` (stdin, fed by this process to a child running the CLI) and `pipe:CMD`. The CLI is the compiled dist/. */
+/** `-` (stdin, fed by this process to a child running the compiled CLI) and `pipe:CMD` (the CLI's program, in process). */
 
-const cli = join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 let dir: string;
 let shard: string;
-
-function pbe(args: string[], input?: Buffer) {
-  return spawnSync(process.execPath, [cli, ...args], { input, encoding: 'utf8', timeout: 60_000 });
-}
 
 beforeAll(async () => {
   dir = tmpDir();
@@ -27,18 +21,18 @@ beforeAll(async () => {
 });
 
 describe('stdin', () => {
-  it('pbe data convert --from - reads a tar piped in by another process', () => {
-    expect(existsSync(cli)).toBe(true);
-    const r = pbe(['data', 'convert', '--from', '-', '--to', join(dir, 'out', 'x'), '--to-format', 'msgpack', '--log-format', 'json'], readFileSync(shard));
+  it('pbe data convert --from - reads a tar piped in by another process', async () => {
+    expect(existsSync(compiledCli)).toBe(true);
+    const r = await spawnCli(['data', 'convert', '--from', '-', '--to', join(dir, 'out', 'x'), '--to-format', 'msgpack', '--log-format', 'json'], { input: readFileSync(shard) });
     expect(r.stderr).toContain('"msg":"converted 12 samples to msgpack (1 file)');
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     expect(existsSync(join(dir, 'out', 'x-000000.msgpack'))).toBe(true);
   });
 
-  it('refuses to read stdin twice, saying why', () => {
-    const r = pbe(['data', 'convert', '--from', '-', '-', '--to', join(dir, 'twice', 'x'), '--quiet'], readFileSync(shard));
+  it('refuses to read stdin twice, saying why', async () => {
+    const r = await spawnCli(['data', 'convert', '--from', '-', '-', '--to', join(dir, 'twice', 'x'), '--quiet'], { input: readFileSync(shard) });
     expect(r.stderr).toContain('pbe: -: standard input can be read only once');
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
   });
 });
 
@@ -49,9 +43,9 @@ describe('pipe:', () => {
     const got = await collect(shardSource(url, { allowPipe: true })());
     expect(got.map((s) => s.key)).toEqual(Array.from({ length: 12 }, (_, i) => `k${i}`));
     await expect(collect(shardSource('pipe:echo oops >&2; exit 3', { allowPipe: true })())).rejects.toThrow('pipe:echo oops >&2; exit 3: command exited with status 3: oops');
-    const r = pbe(['data', 'convert', '--from', url, '--to', join(dir, 'p', 'x'), '--quiet']);
+    const r = await runCli(['data', 'convert', '--from', url, '--to', join(dir, 'p', 'x'), '--quiet']);
     expect(r.stderr).toContain('pass --allow-pipe');
-    expect(r.status).toBe(2);
-    expect(pbe(['data', 'convert', '--allow-pipe', '--from', url, '--to', join(dir, 'p', 'x'), '--quiet']).status).toBe(0);
+    expect(r.code).toBe(2);
+    expect((await runCli(['data', 'convert', '--allow-pipe', '--from', url, '--to', join(dir, 'p', 'x'), '--quiet'])).code).toBe(0);
   });
 });
