@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { PurifyConfig } from '../config/schema.js';
 import { inputError } from '../errors.js';
 import { AdaptiveController, ScheduleController } from '../pipeline/controller.js';
-import { Compute, forEachInferenceBatch, mainThread, type ComputeOptions } from '../pipeline/compute.js';
+import { Compute, forEachInferenceBatch, mainThread, type ComputeOptions, type InferenceBatching } from '../pipeline/compute.js';
 import type { Corpus } from '../pipeline/corpus.js';
 import { epochChain, fit, type EpochRow, type FitCheckpointState, type FitPlan } from '../pipeline/engine.js';
 import { hashUniform } from '../pipeline/random.js';
@@ -13,11 +13,10 @@ import { failpoint } from '../pipeline/failpoints.js';
 import type { StopSignal } from '../pipeline/stop-signal.js';
 import type { ProgressSink } from '../report/progress.js';
 import type { Sample } from '../sources/types.js';
-import { pack } from '../stages/batch.js';
 import { formatEps, type PgdOptions } from '../stages/pgd.js';
 import { cosine, topIndices } from '../stages/score.js';
 import { sgdMomentum } from '../stages/train.js';
-import { chooseEps, probeEps, type ProbePoint } from './probe.js';
+import { chooseEps, probeEps, ProbeImages, type ProbePoint } from './probe.js';
 import { flagSuspicious, noFlag, type Flag } from '../eval/flag.js';
 import { chooseGenerators } from '../adversarial/choose.js';
 import type { GeneratorName } from '../adversarial/registry.js';
@@ -160,7 +159,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     let suspects: [string, number][] = [];
     if (inversion.trigger && choice.names.includes('trigger-unlearning')) {
       const started = performance.now();
-      suspects = await repairLabels((x, shape) => compute.logits(x, shape), corpus, inversion.trigger, store, opts.stop);
+      suspects = await repairLabels((x, shape) => compute.logits(x, shape), corpus, inversion.trigger, store, config.inference, opts.stop);
       log(`repair pass: ${suspects.length} samples leave class ${inversion.trigger.target} once the recovered trigger's area is covered (${((performance.now() - started) / 1000).toFixed(1)} s)`);
     }
     if (!choice.backdoorSignal) {
@@ -197,7 +196,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         {
           onRoundEnd: async ({ round }) => {
             if (compute.workers > 0) compute.pool().refreshWeights(model);
-            await similarityPass(compute, corpus, store, config.batchSize, log, round, progress, opts.stop);
+            await similarityPass(compute, corpus, store, config.inference, log, round, progress, opts.stop);
             const keep = controller.keepRatio(round);
             state.trusted = topIndices(store.similarities(), keep).map((i) => store.keys[i]);
             state.store = store.snapshot();
@@ -282,7 +281,7 @@ export function describePbe(model: tf.LayersModel, corpus: Corpus, config: Purif
 
 interface ReferenceResult {
   store: ScoreStore;
-  probe: Sample[];
+  probe: ProbeImages;
 }
 
 async function referencePass(
@@ -296,16 +295,16 @@ async function referencePass(
   spill?: SpillOptions,
 ): Promise<ReferenceResult> {
   const store = new ScoreStore(numClasses, 1024, spill);
-  const probe: Sample[] = [];
+  const probe = new ProbeImages(config.probe.samples);
   let duplicates = 0;
   const started = performance.now();
   try {
-    await forEachInferenceBatch(corpus.samples().output, 256, async (samples, x, shape) => {
+    await forEachInferenceBatch(corpus.samples().output, config.inference, async (samples, x, shape) => {
       const logits = await compute.logits(x, shape);
       failpoint('reference-batch');
       samples.forEach((s, i) => {
         if (!store.add(s.key, s.url, logits, i * numClasses, s.label)) duplicates++;
-        else if (probe.length < config.probe.samples && hashUniform(s.key, config.seed + 1) < 0.5) probe.push(s);
+        else if (probe.size < config.probe.samples && hashUniform(s.key, config.seed + 1) < 0.5) probe.add(s);
       });
       progress({ kind: 'pass', name: 'reference', done: store.size + duplicates });
     }, stop);
@@ -320,17 +319,17 @@ async function referencePass(
 }
 
 /** Measures PGD on the probe samples against the labels training will use (pseudo-labels from the reference pass, or the given ones). */
-function pickEps(model: tf.LayersModel, probeSamples: Sample[], store: ScoreStore, config: PurifyConfig, log: PurifyOptions['log']) {
-  const labelOf = (s: Sample) => (config.labels === 'given' && s.label !== undefined ? s.label : store.pseudoLabel(s.key)!);
-  const packed = probeSamples.length ? pack(probeSamples.map((s) => ({ ...s, label: labelOf(s) }))) : undefined;
-  const measure = (grid: number[]) => (packed ? probeEps(model, packed.x, packed.shape, packed.labels, grid, config.pgd) : []);
+function pickEps(model: tf.LayersModel, probeImages: ProbeImages, store: ScoreStore, config: PurifyConfig, log: PurifyOptions['log']) {
+  const { x, shape } = probeImages.batch();
+  const labels = Int32Array.from(probeImages.keys, (key, i) => (config.labels === 'given' && probeImages.given[i] >= 0 ? probeImages.given[i] : store.pseudoLabel(key)!));
+  const measure = (grid: number[]) => (probeImages.size ? probeEps(model, x, shape, labels, grid, config.pgd) : []);
   if (config.pgd.eps !== 'auto') {
     const probe = measure([config.pgd.eps]);
     return { eps: config.pgd.eps, epsReason: 'set by config', probe };
   }
   const probe = measure(config.probe.epsGrid);
   const { eps, reason } = chooseEps(probe, config.probe.minFlipRate);
-  log(`PGD eps ${formatEps(eps)} chosen by probe on ${probeSamples.length} samples: ${reason}`);
+  log(`PGD eps ${formatEps(eps)} chosen by probe on ${probeImages.size} samples: ${reason}`);
   return { eps, epsReason: reason, probe };
 }
 
@@ -343,7 +342,7 @@ async function similarityPass(
   compute: Compute,
   corpus: Corpus,
   store: ScoreStore,
-  size: number,
+  batching: InferenceBatching,
   log: PurifyOptions['log'],
   round: number,
   progress: ProgressSink,
@@ -354,7 +353,7 @@ async function similarityPass(
   let done = 0;
   let unknown: Sample | undefined;
   progress({ kind: 'pass', name: 'scoring', done, total: store.size });
-  await forEachInferenceBatch(corpus.samples().output, Math.max(size, 256), async (samples, x, shape) => {
+  await forEachInferenceBatch(corpus.samples().output, batching, async (samples, x, shape) => {
     const logits = await compute.logits(x, shape);
     failpoint('similarity-batch');
     samples.forEach((s, i) => {
@@ -377,18 +376,18 @@ async function similarityPass(
   log(`round ${round}: similarity pass over ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
-function invertOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: PurifyConfig, log: PurifyOptions['log']) {
-  if (!config.inversion.enabled || probeSamples.length === 0) return { trigger: null, classes: [], reason: 'trigger inversion disabled' };
-  const packed = pack(probeSamples.map((s) => ({ ...s, label: 0 })));
-  const result = probeTriggers(model, packed.x, packed.shape, { ...config.inversion, seed: config.seed });
-  log(`trigger inversion on ${probeSamples.length} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
+function invertOnProbe(model: tf.LayersModel, probeImages: ProbeImages, config: PurifyConfig, log: PurifyOptions['log']) {
+  if (!config.inversion.enabled || probeImages.size === 0) return { trigger: null, classes: [], reason: 'trigger inversion disabled' };
+  const { x, shape } = probeImages.batch();
+  const result = probeTriggers(model, x, shape, { ...config.inversion, seed: config.seed });
+  log(`trigger inversion on ${probeImages.size} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
   return result;
 }
-function universalOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: PurifyConfig, log: PurifyOptions['log']) {
-  if (!config.universal.enabled || probeSamples.length === 0) return { perturbation: null, perturbations: [], classes: [], reason: 'universal probe disabled' };
-  const packed = pack(probeSamples.map((s) => ({ ...s, label: 0 })));
-  const result = probePerturbations(model, packed.x, packed.shape, { ...config.universal, seed: config.seed });
-  log(`universal additive probe on ${probeSamples.length} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
+function universalOnProbe(model: tf.LayersModel, probeImages: ProbeImages, config: PurifyConfig, log: PurifyOptions['log']) {
+  if (!config.universal.enabled || probeImages.size === 0) return { perturbation: null, perturbations: [], classes: [], reason: 'universal probe disabled' };
+  const { x, shape } = probeImages.batch();
+  const result = probePerturbations(model, x, shape, { ...config.universal, seed: config.seed });
+  log(`universal additive probe on ${probeImages.size} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
   return result;
 }
 
