@@ -1,6 +1,5 @@
-import { hashUniform } from '../pipeline/random.js';
 import type { AdversarialGenerator, GeneratorBatch } from './generator.js';
-import { isStamped } from './trigger-unlearning.js';
+import { drawnIndex, isStamped } from './trigger-unlearning.js';
 import { addPerturbation, type InvertedPerturbation } from './universal-inversion.js';
 
 export interface PerturbationUnlearningOptions {
@@ -32,8 +31,7 @@ export const perturbationUnlearning: AdversarialGenerator<PerturbationUnlearning
     const out = x.slice();
     keys.forEach((key, i) => {
       if (!isStamped(key, seed, share)) return;
-      const which = perturbations.length === 1 ? 0 : Math.min(perturbations.length - 1, Math.floor(hashUniform(key, seed + 1) * perturbations.length));
-      addPerturbation(perturbations[which].delta, x.subarray(i * per, (i + 1) * per), out, i * per);
+      addPerturbation(perturbations[drawnIndex(key, seed, perturbations.length)].delta, x.subarray(i * per, (i + 1) * per), out, i * per);
     });
     return out;
   },

@@ -13,6 +13,8 @@ export interface TriggerProbe {
   classes: ClassInversion[];
   /** The recovered trigger of the flagged class; null when no class stands out. */
   trigger: InvertedTrigger | null;
+  /** The recovered triggers of classes that tie with the flagged one (`tieRatio`), smallest first. */
+  tied: InvertedTrigger[];
   reason: string;
   seconds: number;
 }
@@ -29,6 +31,11 @@ export interface TriggerProbeOptions extends InversionOptions {
   minSuccess: number;
   /** Optimisation steps that refine the flagged class's trigger (the per-class search uses `steps`). */
   refineSteps: number;
+  /**
+   * A class whose mask is at most this many times the flagged one's, with an anomaly index of its own at or above
+   * `anomalyThreshold` and the same success, ties with it: it is refined and unlearned too (1: no ties).
+   */
+  tieRatio: number;
 }
 
 /**
@@ -39,7 +46,10 @@ export interface TriggerProbeOptions extends InversionOptions {
  * gaps 1.13 and 1.04, two blended backdoors 2.03 and 2.04, while the gap was 1.85–4.75 for BadNets and the
  * Blends; a Trojan watermark (an irregular 10×10 mask) scored 1.76 and 1.44, caught only by the joint bars
  * (1.5 and 1.3). Then it refines that class's trigger with more steps: a data-driven answer to "is there a backdoor, towards which
- * class, and what does its trigger look like?" that does not depend on the trigger's shape.
+ * class, and what does its trigger look like?" that does not depend on the trigger's shape. A class whose mask ties
+ * with the flagged one (within `tieRatio`) and is an outlier by the anomaly index on its own is refined too: on a
+ * label-consistent model the target (0) and a class with a natural small mask (8, a bag) tied at 60.5 pixels
+ * (anomaly 2.84 each), and the smaller by a hair was the wrong one.
  */
 export function probeTriggers(model: tf.LayersModel, x: Float32Array, shape: [number, number, number, number], opts: TriggerProbeOptions): TriggerProbe {
   const started = performance.now();
@@ -49,10 +59,14 @@ export function probeTriggers(model: tf.LayersModel, x: Float32Array, shape: [nu
   for (let t = 0; t < numClasses; t++) triggers.push(invertTrigger(model, x, shape, t, opts, predicted));
   const anomaly = anomalyIndices(triggers.map((t) => t.maskL1));
   const classes = triggers.map(({ target, maskL1, success }, i) => ({ target, maskL1, success, anomaly: anomaly[i] }));
-  const { flagged, reason } = flagClass(classes, opts);
-  const trigger = flagged ? invertTrigger(model, x, shape, flagged.target, { ...opts, steps: opts.refineSteps }, predicted) : null;
-  const refined = trigger ? `; refined over ${opts.refineSteps} steps to ${trigger.maskL1.toFixed(1)} pixels, success ${(trigger.success * 100).toFixed(0)}%` : '';
-  return { classes, trigger, reason: reason + refined, seconds: (performance.now() - started) / 1000 };
+  const { flagged, tied, reason } = flagClass(classes, opts);
+  const refine = (c: ClassInversion) => invertTrigger(model, x, shape, c.target, { ...opts, steps: opts.refineSteps }, predicted);
+  const trigger = flagged ? refine(flagged) : null;
+  const tiedTriggers = tied.map(refine);
+  const refined = [trigger, ...tiedTriggers]
+    .flatMap((t) => (t ? [`class ${t.target} refined over ${opts.refineSteps} steps to ${t.maskL1.toFixed(1)} pixels, success ${(t.success * 100).toFixed(0)}%`] : []))
+    .join('; ');
+  return { classes, trigger, tied: tiedTriggers, reason: refined ? `${reason}; ${refined}` : reason, seconds: (performance.now() - started) / 1000 };
 }
 
 /** How flagClass names the size it compares, in its reason. */
@@ -70,21 +84,28 @@ const maskWords: SizeWords = { thing: 'mask', size: 'mask L1', format: (v) => `a
 /** The decision of probeTriggers on the per-class results, and why, in words (also the universal probe's, on ‖δ‖₂). */
 export function flagClass<C extends ClassInversion>(
   classes: C[],
-  opts: Pick<TriggerProbeOptions, 'anomalyThreshold' | 'minGap' | 'jointAnomalyThreshold' | 'jointMinGap' | 'minSuccess'>,
+  opts: Pick<TriggerProbeOptions, 'anomalyThreshold' | 'minGap' | 'jointAnomalyThreshold' | 'jointMinGap' | 'minSuccess'> & { tieRatio?: number },
   words: SizeWords = maskWords,
-): { flagged: C | undefined; reason: string } {
+): { flagged: C | undefined; tied: C[]; reason: string } {
   const [smallest, runnerUp] = [...classes].sort((a, b) => a.maskL1 - b.maskL1);
   const gap = runnerUp && smallest.maskL1 > 0 ? runnerUp.maskL1 / smallest.maskL1 : 0;
   const joint = smallest && smallest.anomaly >= opts.jointAnomalyThreshold && gap >= opts.jointMinGap;
   const outlier = smallest && (smallest.anomaly >= opts.anomalyThreshold || gap >= opts.minGap || joint);
   const flagged = outlier && smallest.success >= opts.minSuccess ? smallest : undefined;
+  const tieRatio = opts.tieRatio ?? 1;
+  const tied = flagged
+    ? classes.filter((c) => c !== flagged && c.maskL1 <= flagged.maskL1 * tieRatio && c.anomaly >= opts.anomalyThreshold && c.success >= opts.minSuccess).sort((a, b) => a.maskL1 - b.maskL1)
+    : [];
   const digits = words === maskWords ? 1 : 2;
   const table = classes.map((c) => `${c.target}: ${c.maskL1.toFixed(digits)}`).join(', ');
   const evidence = smallest
     ? `class ${smallest.target}'s ${words.thing}: anomaly index ${smallest.anomaly.toFixed(2)} (flag at ${opts.anomalyThreshold}), ${gap.toFixed(2)}x smaller than the next class's (flag at ${opts.minGap}; both at ${opts.jointAnomalyThreshold} and ${opts.jointMinGap}), success ${(smallest.success * 100).toFixed(0)}%`
     : 'no class';
+  const ties = tied.length
+    ? `; class${tied.length > 1 ? 'es' : ''} ${tied.map((c) => c.target).join(', ')} tie${tied.length > 1 ? '' : 's'} with it (${words.size} within ${tieRatio}x, anomaly index at least ${opts.anomalyThreshold}): unlearned too`
+    : '';
   const reason = flagged
-    ? `class ${flagged.target} needs ${words.format(flagged.maskL1)} (${evidence}); ${words.size} per class ${table}`
+    ? `class ${flagged.target} needs ${words.format(flagged.maskL1)} (${evidence})${ties}; ${words.size} per class ${table}`
     : `no class's trigger is an outlier (${evidence}); ${words.size} per class ${table}`;
-  return { flagged, reason };
+  return { flagged, tied, reason };
 }

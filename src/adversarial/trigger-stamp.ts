@@ -9,7 +9,7 @@ import { triggerUnlearning, type TriggerUnlearningOptions } from './trigger-unle
  * (the recovered trigger stamped, or the universal perturbation added), and gives the samples in `relabel` (likely
  * poisoned, from adversarial/repair.ts) the label found for them there.
  *
- *   pipe(batches, unlearnTrigger({ trigger, share: 0.3, seed: epochSeed, relabel: new Map() }), train)
+ *   pipe(batches, unlearnTrigger({ triggers: [trigger], share: 0.3, seed: epochSeed, relabel: new Map() }), train)
  */
 export function unlearnTrigger(opts: TriggerUnlearningOptions & { seed: number; relabel: ReadonlyMap<string, number> }): Stage<Batch, Batch> {
   return unlearnWith(triggerUnlearning, opts);

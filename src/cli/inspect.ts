@@ -79,7 +79,7 @@ function inspectJson(r: InspectResult) {
   const delta = r.universal?.perturbation;
   return {
     ...r,
-    inversion: r.inversion && { ...r.inversion, trigger: trigger ? { target: trigger.target, maskL1: trigger.maskL1, success: trigger.success } : null },
+    inversion: r.inversion && { ...r.inversion, trigger: trigger ? { target: trigger.target, maskL1: trigger.maskL1, success: trigger.success } : null, tied: r.inversion.tied.map(({ target, maskL1, success }) => ({ target, maskL1, success })) },
     universal: r.universal && { ...r.universal, perturbation: delta ? { target: delta.target, norm: delta.norm, success: delta.success } : null },
   };
 }

@@ -24,6 +24,8 @@ export const purifyConfigSchema = z
     batchSize: positiveInt,
     initialFraction: fraction,
     keepRatio: z.array(fraction, { error: 'an array of numbers in (0, 1]' }),
+    similarity: z.enum(['logits', 'softmax'], { error: '"logits" or "softmax"' }),
+    keepWithin: z.enum(['all', 'predicted-class'], { error: '"all" or "predicted-class"' }),
     rounds: z.array(roundSchema, { error: 'an array of rounds' }).min(1, { error: 'at least one round' }),
     pgd: z.object({
       eps: positiveOrAuto,
@@ -59,6 +61,7 @@ export const purifyConfigSchema = z
       jointMinGap: positive,
       minSuccess: fraction,
       refineSteps: positiveInt,
+      tieRatio: z.number({ error: 'a number of at least 1' }).min(1, { error: 'a number of at least 1' }),
       unlearnShare: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
     }),
     universal: z.object({

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { PurifyConfig } from '../config/schema.js';
 import { inputError } from '../errors.js';
 import { AdaptiveController, ScheduleController } from '../pipeline/controller.js';
-import { Compute, forEachInferenceBatch, mainThread, type ComputeOptions, type InferenceBatching } from '../pipeline/compute.js';
+import { Compute, forEachInferenceBatch, mainThread, type ComputeOptions } from '../pipeline/compute.js';
 import type { Corpus } from '../pipeline/corpus.js';
 import { epochChain, fit, type EpochRow, type FitCheckpointState, type FitPlan } from '../pipeline/engine.js';
 import { hashUniform } from '../pipeline/random.js';
@@ -14,7 +14,7 @@ import type { StopSignal } from '../pipeline/stop-signal.js';
 import type { ProgressSink } from '../report/progress.js';
 import type { Sample } from '../sources/types.js';
 import { formatEps, type PgdOptions } from '../stages/pgd.js';
-import { cosine, topIndices } from '../stages/score.js';
+import { argmax, cosine, softmaxCosine, topIndices, topIndicesPerClass } from '../stages/score.js';
 import { sgdMomentum } from '../stages/train.js';
 import { chooseEps, probeEps, ProbeImages, type ProbePoint } from './probe.js';
 import { flagSuspicious, noFlag, type Flag } from '../eval/flag.js';
@@ -22,6 +22,7 @@ import { chooseGenerators } from '../adversarial/choose.js';
 import type { GeneratorName } from '../adversarial/registry.js';
 import { repairLabels } from '../adversarial/repair.js';
 import { probeTriggers, type ClassInversion } from '../adversarial/trigger-probe.js';
+import type { InvertedTrigger } from '../adversarial/trigger-inversion.js';
 import { unlearnPerturbation, unlearnTrigger } from '../adversarial/trigger-stamp.js';
 import { probePerturbations, type ClassPerturbation } from '../adversarial/universal-probe.js';
 import { loadPurifyConfig, mergeConfig } from '../config/load.js';
@@ -34,7 +35,8 @@ import type { Defense } from './defense.js';
  * connecting Backdoor and Adversarial Attacks", CVPR 2023, arXiv 2202.06312), without clean extra data.
  * DESIGN §2: reference pass r = f0(x); a seeded random initial trusted set; per round, fine-tuning on the
  * trusted set with a share of batches replaced by PGD examples against the current model; at the end of each
- * round s = cos(r, f_t(x)) over all data and the next trusted set is the top keepRatio by s.
+ * round s = cos(r, f_t(x)) over all data and the next trusted set is the top keepRatio by s (config `similarity`:
+ * softmax probabilities or the authors' logits; `keepWithin`: within each class f_t predicts, or over all data).
  *
  * The model is fine-tuned in place, on the fine-tuning engine (pipeline/engine.ts).
  */
@@ -68,6 +70,7 @@ export interface PurifyResult {
   flag: Flag;
   /** What trigger inversion found, and which generators the run used. */
   findings: Pick<PbeState, 'trigger' | 'inversion' | 'inversionReason' | 'suspects' | 'generators' | 'backdoorSignal'> & {
+    tied: RecoveredTrigger[];
     /** What the universal additive probe found (adversarial/universal-probe.ts). */
     perturbation: RecoveredPerturbation | null;
     universal: ClassPerturbation[];
@@ -85,6 +88,8 @@ export interface PbeState {
   probe: ProbePoint[];
   /** The trigger recovered by inversion (mask and pattern as plain arrays), or null. */
   trigger: RecoveredTrigger | null;
+  /** Triggers of classes that tie with the flagged one (adversarial/trigger-probe.ts), unlearned beside it; absent in older checkpoints. */
+  tied?: RecoveredTrigger[];
   inversion: ClassInversion[];
   inversionReason: string;
   /** Likely poisoned samples (key, the class the infected model predicts once the trigger is covered). */
@@ -149,7 +154,9 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     if (config.optimizer.lr === 'auto') log(`learning rate ${lr} (optimizer.lr is "auto": the probe's learning rate)`);
     const trusted = [...initialTrustedSet(store, config.initialFraction, config.seed)];
     const inversion = invertOnProbe(model, reference.probe, config, log);
-    const trigger = inversion.trigger && { ...inversion.trigger, mask: [...inversion.trigger.mask], pattern: [...inversion.trigger.pattern] };
+    const recovered = (t: InvertedTrigger): RecoveredTrigger => ({ ...t, mask: [...t.mask], pattern: [...t.pattern] });
+    const trigger = inversion.trigger && recovered(inversion.trigger);
+    const tied = inversion.tied.map(recovered);
     const universal = universalOnProbe(model, reference.probe, config, log);
     const perturbation = universal.perturbation && { ...universal.perturbation, delta: [...universal.perturbation.delta] };
     const choice = chooseGenerators(atEps, inversion, 0.5, universal, config.universal.unlearn === 'all');
@@ -158,9 +165,12 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     log(`generators: ${choice.names.join(' + ')} (${choice.reason})`);
     let suspects: [string, number][] = [];
     if (inversion.trigger && choice.names.includes('trigger-unlearning')) {
-      const started = performance.now();
-      suspects = await repairLabels((x, shape) => compute.logits(x, shape), corpus, inversion.trigger, store, config.inference, opts.stop);
-      log(`repair pass: ${suspects.length} samples leave class ${inversion.trigger.target} once the recovered trigger's area is covered (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      for (const t of [inversion.trigger, ...inversion.tied]) {
+        const started = performance.now();
+        const found = await repairLabels((x, shape) => compute.logits(x, shape), corpus, t, store, config.inference, opts.stop);
+        suspects.push(...found);
+        log(`repair pass: ${found.length} samples leave class ${t.target} once the recovered trigger's area is covered (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      }
     }
     if (!choice.backdoorSignal) {
       log('warning: no probe sees a backdoor (no trigger is an outlier by mask size or universal perturbation norm, PGD flips do not pile up on one class); the model may be clean; fine-tuning with ' + choice.names.join(' + '), {
@@ -168,7 +178,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         concentrationClass: atEps?.concentrationClass,
       });
     }
-    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, inversion: inversion.classes, inversionReason: inversion.reason, suspects, generators: choice.names, backdoorSignal: choice.backdoorSignal, perturbation, unlearned, universal: universal.classes, universalReason: universal.reason };
+    state = { store: store.snapshot(), trusted, eps, lr, epsReason, probe, trigger, tied, inversion: inversion.classes, inversionReason: inversion.reason, suspects, generators: choice.names, backdoorSignal: choice.backdoorSignal, perturbation, unlearned, universal: universal.classes, universalReason: universal.reason };
   }
   const initialConcentration = state.probe.find((p) => p.eps === state.eps)?.concentration ?? 1;
   const controller = config.controller.mode === 'adaptive' ? new AdaptiveController(config, initialConcentration) : new ScheduleController(config);
@@ -176,7 +186,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
 
   const optimizer = sgdMomentum(state.lr, config.optimizer.momentum);
   const unlearning = state.trigger && state.generators.includes('trigger-unlearning') && {
-    trigger: { target: state.trigger.target, mask: Float32Array.from(state.trigger.mask), pattern: Float32Array.from(state.trigger.pattern) },
+    triggers: [state.trigger, ...(state.tied ?? [])].map((t) => ({ target: t.target, mask: Float32Array.from(t.mask), pattern: Float32Array.from(t.pattern) })),
     share: config.inversion.unlearnShare,
     relabel: new Map(state.suspects),
   };
@@ -196,11 +206,13 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         {
           onRoundEnd: async ({ round }) => {
             if (compute.workers > 0) compute.pool().refreshWeights(model);
-            await similarityPass(compute, corpus, store, config.inference, log, round, progress, opts.stop);
+            const predicted = await similarityPass(compute, corpus, store, config, log, round, progress, opts.stop);
             const keep = controller.keepRatio(round);
-            state.trusted = topIndices(store.similarities(), keep).map((i) => store.keys[i]);
+            const kept = config.keepWithin === 'predicted-class' ? topIndicesPerClass(store.similarities(), predicted, keep) : topIndices(store.similarities(), keep);
+            state.trusted = kept.map((i) => store.keys[i]);
             state.store = store.snapshot();
-            if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity (${state.trusted.length} samples)`);
+            const within = config.keepWithin === 'predicted-class' ? ' within each class the model now predicts' : '';
+            if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity${within} (${state.trusted.length} samples)`);
           },
         },
       ],
@@ -217,11 +229,11 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         ? `flagged ${flag.count} of ${store.size} samples as poisoned (suspicion >= ${flag.threshold.toFixed(4)}, Otsu's threshold on the chord distance)`
         : `flagged no sample as poisoned: no probe saw a backdoor`,
     );
-    const { trigger, inversion, inversionReason, suspects, generators, backdoorSignal } = state;
+    const { trigger, tied = [], inversion, inversionReason, suspects, generators, backdoorSignal } = state;
     const perturbation = state.perturbation ?? null;
     const universal = state.universal ?? [];
     const universalReason = state.universalReason ?? 'universal probe not run';
-    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, inversion, inversionReason, suspects, generators, backdoorSignal, perturbation, universal, universalReason } };
+    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, tied, inversion, inversionReason, suspects, generators, backdoorSignal, perturbation, universal, universalReason } };
   } finally {
     optimizer.dispose();
     store.close(); // what the run returns (similarities, keys, labels) stays readable
@@ -342,18 +354,20 @@ async function similarityPass(
   compute: Compute,
   corpus: Corpus,
   store: ScoreStore,
-  batching: InferenceBatching,
+  config: Pick<PurifyConfig, 'inference' | 'similarity'>,
   log: PurifyOptions['log'],
   round: number,
   progress: ProgressSink,
   stop?: StopSignal,
-): Promise<void> {
+): Promise<Int32Array> {
   const started = performance.now();
   const k = store.numClasses;
+  const similarity = config.similarity === 'softmax' ? softmaxCosine : cosine;
+  const predicted = new Int32Array(store.size);
   let done = 0;
   let unknown: Sample | undefined;
   progress({ kind: 'pass', name: 'scoring', done, total: store.size });
-  await forEachInferenceBatch(corpus.samples().output, batching, async (samples, x, shape) => {
+  await forEachInferenceBatch(corpus.samples().output, config.inference, async (samples, x, shape) => {
     const logits = await compute.logits(x, shape);
     failpoint('similarity-batch');
     samples.forEach((s, i) => {
@@ -363,7 +377,8 @@ async function similarityPass(
         return;
       }
       const [ref, offset] = store.reference(index);
-      store.setSimilarity(index, cosine(ref, offset, logits, i * k, k));
+      store.setSimilarity(index, similarity(ref, offset, logits, i * k, k));
+      predicted[index] = argmax(logits, i * k, k);
     });
     done += samples.length;
     progress({ kind: 'pass', name: 'scoring', done, total: store.size });
@@ -374,10 +389,11 @@ async function similarityPass(
     throw inputError({ url: 'purify' }, `the data changed since the run's reference pass: ${what}; start the run again (--resume DIR --restart)`);
   }
   log(`round ${round}: similarity pass over ${store.size} samples in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return predicted;
 }
 
 function invertOnProbe(model: tf.LayersModel, probeImages: ProbeImages, config: PurifyConfig, log: PurifyOptions['log']) {
-  if (!config.inversion.enabled || probeImages.size === 0) return { trigger: null, classes: [], reason: 'trigger inversion disabled' };
+  if (!config.inversion.enabled || probeImages.size === 0) return { trigger: null, tied: [], classes: [], reason: 'trigger inversion disabled' };
   const { x, shape } = probeImages.batch();
   const result = probeTriggers(model, x, shape, { ...config.inversion, seed: config.seed });
   log(`trigger inversion on ${probeImages.size} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
@@ -429,7 +445,7 @@ export const pbe: Defense<PurifyConfig> = {
         epsReason: result.epsReason,
         lr: result.lr,
         probe: result.probe,
-        inversion: { reason: findings.inversionReason, classes: findings.inversion, trigger: findings.trigger && { target: findings.trigger.target, maskL1: findings.trigger.maskL1, success: findings.trigger.success } },
+        inversion: { reason: findings.inversionReason, classes: findings.inversion, trigger: findings.trigger && { target: findings.trigger.target, maskL1: findings.trigger.maskL1, success: findings.trigger.success }, tied: findings.tied.map(({ target, maskL1, success }) => ({ target, maskL1, success })) },
         universal: {
           reason: findings.universalReason,
           classes: findings.universal.map(({ target, norm, success, anomaly }) => ({ target, norm, success, anomaly })),

@@ -90,6 +90,7 @@ export const storedIdentitySchema = z.object({ runId: z.string(), config: z.unkn
 
 const finite = z.number().refine(Number.isFinite);
 const count = z.number().int().nonnegative();
+const recoveredTrigger = z.object({ target: count, mask: z.array(finite), pattern: z.array(finite) }).loose();
 const float32 = z.custom<Float32Array>((v) => v instanceof Float32Array, { error: 'a Float32Array' });
 const int32 = z.custom<Int32Array>((v) => v instanceof Int32Array, { error: 'an Int32Array' });
 const epochStats = z.object({
@@ -136,7 +137,8 @@ const pbeCheckpointState = z.object({
       eps: z.number().positive(),
       lr: z.number().positive(),
       probe: z.array(z.unknown()),
-      trigger: z.object({ target: count, mask: z.array(finite), pattern: z.array(finite) }).loose().nullable(),
+      trigger: recoveredTrigger.nullable(),
+      tied: z.array(recoveredTrigger).optional(),
       suspects: z.array(z.tuple([z.string(), count])),
     })
     .loose(),

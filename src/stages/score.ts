@@ -26,6 +26,21 @@ export function cosine(a: Float32Array, aOffset: number, b: Float32Array, bOffse
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
+/** cos(softmax(a), softmax(b)) of two length-k logit vectors stored at offsets in flat arrays. */
+export function softmaxCosine(a: Float32Array, aOffset: number, b: Float32Array, bOffset: number, k: number): number {
+  return cosine(softmax(a, aOffset, k), 0, softmax(b, bOffset, k), 0, k);
+}
+
+function softmax(logits: Float32Array, offset: number, k: number): Float32Array {
+  let max = -Infinity;
+  for (let i = 0; i < k; i++) max = Math.max(max, logits[offset + i]);
+  const p = new Float32Array(k);
+  let sum = 0;
+  for (let i = 0; i < k; i++) sum += p[i] = Math.exp(logits[offset + i] - max);
+  for (let i = 0; i < k; i++) p[i] /= sum;
+  return p;
+}
+
 /**
  * Indices of the top `ratio` share of `scores` (at least one when scores is non-empty), highest first; ties
  * break by index so the choice is deterministic.
@@ -36,4 +51,19 @@ export function topIndices(scores: Float32Array | number[], ratio: number): numb
   const order = Array.from({ length: n }, (_, i) => i);
   order.sort((i, j) => scores[j] - scores[i] || i - j);
   return order.slice(0, k);
+}
+
+/**
+ * Indices of the top `ratio` share of `scores` within each class of `classes` (at least one per non-empty
+ * class), so every class keeps its share; highest first overall, ties by index.
+ */
+export function topIndicesPerClass(scores: Float32Array | number[], classes: Int32Array, ratio: number): number[] {
+  const byClass = new Map<number, number[]>();
+  classes.forEach((c, i) => {
+    const members = byClass.get(c);
+    if (members) members.push(i);
+    else byClass.set(c, [i]);
+  });
+  const kept = [...byClass.values()].flatMap((members) => topIndices(members.map((i) => scores[i]), ratio).map((j) => members[j]));
+  return kept.sort((i, j) => scores[j] - scores[i] || i - j);
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/select.js';
 import { generatorNames, generators } from '../../src/adversarial/registry.js';
-import { isStamped } from '../../src/adversarial/trigger-unlearning.js';
+import { drawnIndex, isStamped } from '../../src/adversarial/trigger-unlearning.js';
 import type { GeneratorBatch } from '../../src/adversarial/generator.js';
 import { buildModel } from '../../src/models/zoo.js';
 import { createRng } from '../../src/pipeline/random.js';
@@ -16,7 +16,7 @@ describe('adversarial generator registry', () => {
   for (let r = 25; r < 28; r++) for (let c = 25; c < 28; c++) mask[r * 28 + c] = 1;
   const options: Record<string, unknown> = {
     'linf-pgd': { eps: 0.05, alpha: 0.01, steps: 3, randomStart: false },
-    'trigger-unlearning': { trigger: { target: 0, mask, pattern: new Float32Array(per).fill(1) }, share: 0.5 },
+    'trigger-unlearning': { triggers: [{ target: 0, mask, pattern: new Float32Array(per).fill(1) }], share: 0.5 },
     'perturbation-unlearning': { perturbations: [{ target: 0, delta: Float32Array.from({ length: per }, (_, k) => 0.2 * Math.sin((2 * Math.PI * (k % 28) * 6) / 28)) }], share: 0.5 },
   };
 
@@ -87,6 +87,27 @@ describe('adversarial generator registry', () => {
     expect(stamped).toEqual(batch.keys.flatMap((key, n) => (isStamped(key, batch.seed, 0.5) ? [n] : [])));
     const other = generators['trigger-unlearning'].generate({ ...batch, seed: 4 }, options['trigger-unlearning'] as never);
     expect(other).not.toEqual(out);
+  });
+
+  it('trigger-unlearning with tied triggers stamps each stamped sample with the one its key draws', () => {
+    const topLeft = new Float32Array(per);
+    for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) topLeft[r * 28 + c] = 1;
+    const triggers = [
+      { target: 0, mask, pattern: new Float32Array(per).fill(1) },
+      { target: 8, mask: topLeft, pattern: new Float32Array(per).fill(0) },
+    ];
+    const out = generators['trigger-unlearning'].generate(batch, { triggers, share: 0.8 });
+    const drawn = new Set<number>();
+    batch.keys.forEach((key, n) => {
+      const changed = [...Array(per).keys()].filter((i) => out[n * per + i] !== batch.x[n * per + i]);
+      if (!isStamped(key, batch.seed, 0.8)) return expect(changed).toEqual([]);
+      const which = drawnIndex(key, batch.seed, 2);
+      drawn.add(which);
+      const { mask: m, pattern } = triggers[which];
+      expect(changed.every((i) => m[i] === 1 && out[n * per + i] === pattern[i])).toBe(true);
+      expect(changed.length).toBeGreaterThan(0);
+    });
+    expect([...drawn].sort()).toEqual([0, 1]);
   });
 });
 

@@ -90,6 +90,17 @@ describe('which class trigger inversion flags', () => {
     expect(clean[8].anomaly).toBeGreaterThan(1.5);
     expect(flagClass(clean, opts).flagged).toBeUndefined();
   });
+  it('a class tied with the flagged one and anomalous on its own is unlearned too (label-consistent, measured)', () => {
+    // lc on 20k Fashion-MNIST: the target 0 and class 8 (bags, a small natural mask) tie at 60.5 pixels
+    const lc = classes([60.54, 126.0, 119.4, 112.0, 119.7, 131.6, 73.6, 163.8, 60.5, 110.8]);
+    const found = flagClass(lc, { ...opts, tieRatio: 1.1 });
+    expect(found.flagged?.target).toBe(8);
+    expect(found.tied.map((c) => c.target)).toEqual([0]);
+    expect(found.reason).toMatch(/class 0 ties with it/);
+    expect(flagClass(lc, opts).tied).toEqual([]);
+    // BadNets: the runner-up (class 6, 68.2) is nearly twice the flagged mask, so nothing ties
+    expect(flagClass(classes([36.3, 105.9, 110.1, 117.3, 106.8, 136.6, 68.2, 175.3, 75.6, 118.1]), { ...opts, tieRatio: 1.1 }).tied).toEqual([]);
+  });
   it('an outlier by the anomaly index alone is flagged; a weak trigger is not', () => {
     expect(flagClass(classes([40, 60, 100, 110, 120, 130, 125, 115, 105, 95]), opts).flagged?.target).toBe(0);
     expect(flagClass(classes([10, 100, 90, 110, 95, 105, 80, 120, 85, 115], 0.5), opts).flagged).toBeUndefined();
