@@ -1,13 +1,16 @@
 #!/bin/sh
 # Peak RSS of `pbe purify` on 224x224x3 images (Fashion-MNIST resized, 3 channels) with a narrow model and a
-# minimal schedule, over several corpus sizes: memory should not grow with the corpus (issue 15's target: <= 2 GiB,
+# short schedule, over several corpus sizes: memory should not grow with the corpus (issue 15's target: <= 2 GiB,
 # and the 20k peak at most 1.2x the 5k peak).
 # Usage: sh bench/purify-memory.sh [WORKDIR [MODEL [SIZES...]]] (after `npm run build`); MODEL: mobilenet-v2 (width
 # 0.35, default) or resnet18 (width 0.25); SIZES: numbers of images, multiples of 1000 up to 60000 (default 5000 20000).
-# Needs Debian's dataset-fashion-mnist. Prints one line per run (peak RSS from /usr/bin/time -v); logs go to WORKDIR.
-# The schedule (short.json): one round of one epoch with 2 adversarial batches, a fixed eps, no trigger inversion,
-# a 64-sample probe: every pass over the data (reference, similarity) runs once, training is short. BATCH=n sets
-# the batch size (default 32): training memory grows with it (see the README's "Memory").
+# Needs Debian's dataset-fashion-mnist. Prints one line per run (peak RSS from /usr/bin/time -v: the whole process,
+# its worker threads included); logs go to WORKDIR, with the process's RSS and high-water mark every 5 s beside the
+# run's last log line (rss-*.tsv: seconds, VmHWM and VmRSS in MiB, message), to see which phase sets the peak.
+# The schedule (short.json), the shortest that runs every pass: the reference pass, the eps probe (32 samples, one
+# fixed eps, PGD 3 steps), trigger inversion (2 Adam steps per class on 8 probe images, 2 refining steps), one round
+# of one epoch on the initial 2% with 2 adversarial batches, the similarity pass. BATCH=n sets the training batch size
+# (default 32): training memory grows with it (see the README's "Memory").
 set -e
 work=${1:-bench/out/purify-memory}
 arch=${2:-mobilenet-v2}
@@ -33,10 +36,10 @@ node --input-type=module -e "
 "
 batch=${BATCH:-32}
 cat > "$work/short.json" <<JSON
-{ "batchSize": $batch, "initialFraction": 0.05, "keepRatio": [],
+{ "batchSize": $batch, "initialFraction": 0.02, "keepRatio": [],
   "rounds": [ { "epochs": 1, "adversarial": { "epochs": 1, "share": 1, "maxBatches": 2 } } ],
   "pgd": { "eps": 0.05, "steps": 3 }, "optimizer": { "lr": 0.01 },
-  "probe": { "samples": 64 }, "inversion": { "enabled": false } }
+  "probe": { "samples": 32 }, "inversion": { "enabled": true, "steps": 2, "batchSize": 8, "refineSteps": 2 } }
 JSON
 for n in $sizes; do
   shards=""
@@ -45,9 +48,22 @@ for n in $sizes; do
   run="$work/run-$arch-$n-b$batch"
   rm -rf "$run"
   load=$(cut -d' ' -f1-3 /proc/loadavg)
+  log="$work/log-$arch-$n-b$batch"
   # shellcheck disable=SC2086
   /usr/bin/time -v -o "$work/time-$arch-$n-b$batch" $pbe purify --model "$work/model-$arch" --data $shards \
-    --out "$run" --config "$work/short.json" --log-format json > "$work/log-$arch-$n-b$batch" 2>&1 || echo "purify failed: see $work/log-$arch-$n-b$batch"
+    --out "$run" --config "$work/short.json" --log-format json > "$log" 2>&1 &
+  tpid=$!
+  sleep 1
+  pid=$(pgrep -P "$tpid" | head -1)
+  printf 'seconds\thwm_mib\trss_mib\tlast_log\n' > "$work/rss-$arch-$n-b$batch.tsv"
+  t=0
+  while kill -0 "$pid" 2>/dev/null; do
+    mem=$(awk '/^VmRSS|^VmHWM/ { printf "%d\t", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null)
+    printf '%d\t%s%s\n' "$t" "$mem" "$(tail -1 "$log" | sed -n 's/.*"msg":"\([^"]\{0,100\}\).*/\1/p')" >> "$work/rss-$arch-$n-b$batch.tsv"
+    sleep 5
+    t=$((t + 5))
+  done
+  wait "$tpid" || echo "purify failed: see $log"
   rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time-$arch-$n-b$batch")
   secs=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time-$arch-$n-b$batch")
   echo "purify 224x224x3 $arch w$width, batch $batch, $n images: peak RSS $((rss / 1024)) MiB, $secs wall, load average at start $load"

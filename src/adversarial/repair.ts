@@ -1,5 +1,5 @@
 import type { Corpus } from '../pipeline/corpus.js';
-import { forEachInferenceBatch } from '../pipeline/compute.js';
+import { forEachInferenceBatch, type InferenceBatching } from '../pipeline/compute.js';
 import type { ScoreStore } from '../pipeline/score-store.js';
 import type { StopSignal } from '../pipeline/stop-signal.js';
 import { argmax } from '../stages/score.js';
@@ -16,12 +16,13 @@ export async function repairLabels(
   corpus: Corpus,
   trigger: Pick<InvertedTrigger, 'mask' | 'target'>,
   store: ScoreStore,
+  batching: InferenceBatching,
   stop?: StopSignal,
 ): Promise<[string, number][]> {
   const k = store.numClasses;
   const suspects: [string, number][] = [];
   let cover: Float32Array | undefined;
-  await forEachInferenceBatch(corpus.samples().output, 256, async (samples, x, shape) => {
+  await forEachInferenceBatch(corpus.samples().output, batching, async (samples, x, shape) => {
     const per = shape[1] * shape[2] * shape[3];
     cover ??= coverMask(trigger.mask, shape[1], shape[2]);
     const covered = new Float32Array(x.length);

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { predictClasses } from '../eval/evaluate.js';
+import { probeChunk } from '../defenses/probe.js';
 import { createRng } from '../pipeline/random.js';
+import { minimizeInChunks } from '../stages/chunked-minimize.js';
 
 /**
  * Masked trigger inversion (Neural Cleanse: Wang et al., "Neural Cleanse: Identifying and Mitigating Backdoor
@@ -58,22 +60,20 @@ export function invertTrigger(
   try {
     if (others.length > 0) {
       const n = Math.min(opts.batchSize, others.length);
+      const chunk = probeChunk(height, width);
       const batch = new Float32Array(n * per);
       const y = tf.tidy(() => tf.oneHot(tf.fill([n], target, 'int32') as tf.Tensor1D, numClasses).toFloat());
       for (let step = 0; step < opts.steps; step++) {
         for (let i = 0; i < n; i++) batch.set(x.subarray(others[Math.floor(rng() * others.length)] * per).subarray(0, per), i * per);
         tf.tidy(() => {
           const xb = tf.tensor4d(batch, [n, height, width, channels]);
-          optimizer.minimize(
-            () => {
-              const { mask, pattern } = squash(maskParam, patternParam);
-              const stamped = xb.mul(tf.scalar(1).sub(mask)).add(mask.mul(pattern));
-              const ce = tf.losses.softmaxCrossEntropy(y, model.apply(stamped, { training: false }) as tf.Tensor);
-              return ce.add(mask.sum().mul(opts.lambda)) as tf.Scalar;
-            },
-            false,
-            [maskParam, patternParam],
-          );
+          // in chunks of probeChunk images: one at 224x224 (the batch's step, in bounded memory); 28x28 takes 32 at once
+          minimizeInChunks(optimizer, [maskParam, patternParam], xb, y, chunk, (xc, yc) => {
+            const { mask, pattern } = squash(maskParam, patternParam);
+            const stamped = xc.mul(tf.scalar(1).sub(mask)).add(mask.mul(pattern));
+            const ce = tf.losses.softmaxCrossEntropy(yc, model.apply(stamped, { training: false }) as tf.Tensor);
+            return ce.add(mask.sum().mul(opts.lambda)) as tf.Scalar;
+          });
         });
       }
       y.dispose();

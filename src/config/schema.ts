@@ -71,6 +71,10 @@ export const purifyConfigSchema = z
     universal: triggerSearchSchema.extend({
       unlearn: z.enum(['flagged', 'all'], { error: '"flagged" or "all"' }),
     }).refine((u) => u.enabled || u.unlearn === 'flagged', { error: '"flagged" while universal.enabled is false ("all" unlearns the perturbations that probe finds)', path: ['unlearn'] }),
+    inference: z.object({
+      batchSize: positiveInt,
+      batchMiB: positive,
+    }),
     scoreStore: z.object({
       spillAbove: z.number({ error: 'a non-negative integer' }).int({ error: 'a non-negative integer' }).nonnegative({ error: 'a non-negative integer' }),
     }),

@@ -13,11 +13,10 @@ import { failpoint } from '../pipeline/failpoints.js';
 import type { StopSignal } from '../pipeline/stop-signal.js';
 import type { ProgressSink } from '../report/progress.js';
 import type { Sample } from '../sources/types.js';
-import { pack } from '../stages/batch.js';
 import { formatEps, type PgdOptions } from '../stages/pgd.js';
 import { argmax, cosine, softmaxCosine, topIndices, topIndicesPerClass } from '../stages/score.js';
 import { sgdMomentum } from '../stages/train.js';
-import { chooseEps, probeEps, type ProbePoint } from './probe.js';
+import { chooseEps, probeEps, ProbeImages, type ProbePoint } from './probe.js';
 import { flagSuspicious, noFlag, type Flag } from '../eval/flag.js';
 import { chooseGenerators } from '../adversarial/choose.js';
 import type { GeneratorName } from '../adversarial/registry.js';
@@ -168,7 +167,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     if (inversion.trigger && choice.names.includes('trigger-unlearning')) {
       for (const t of [inversion.trigger, ...inversion.tied]) {
         const started = performance.now();
-        const found = await repairLabels((x, shape) => compute.logits(x, shape), corpus, t, store, opts.stop);
+        const found = await repairLabels((x, shape) => compute.logits(x, shape), corpus, t, store, config.inference, opts.stop);
         suspects.push(...found);
         log(`repair pass: ${found.length} samples leave class ${t.target} once the recovered trigger's area is covered (${((performance.now() - started) / 1000).toFixed(1)} s)`);
       }
@@ -294,7 +293,7 @@ export function describePbe(model: tf.LayersModel, corpus: Corpus, config: Purif
 
 interface ReferenceResult {
   store: ScoreStore;
-  probe: Sample[];
+  probe: ProbeImages;
 }
 
 async function referencePass(
@@ -308,16 +307,16 @@ async function referencePass(
   spill?: SpillOptions,
 ): Promise<ReferenceResult> {
   const store = new ScoreStore(numClasses, 1024, spill);
-  const probe: Sample[] = [];
+  const probe = new ProbeImages(config.probe.samples);
   let duplicates = 0;
   const started = performance.now();
   try {
-    await forEachInferenceBatch(corpus.samples().output, 256, async (samples, x, shape) => {
+    await forEachInferenceBatch(corpus.samples().output, config.inference, async (samples, x, shape) => {
       const logits = await compute.logits(x, shape);
       failpoint('reference-batch');
       samples.forEach((s, i) => {
         if (!store.add(s.key, s.url, logits, i * numClasses, s.label)) duplicates++;
-        else if (probe.length < config.probe.samples && hashUniform(s.key, config.seed + 1) < 0.5) probe.push(s);
+        else if (probe.size < config.probe.samples && hashUniform(s.key, config.seed + 1) < 0.5) probe.add(s);
       });
       progress({ kind: 'pass', name: 'reference', done: store.size + duplicates });
     }, stop);
@@ -332,17 +331,17 @@ async function referencePass(
 }
 
 /** Measures PGD on the probe samples against the labels training will use (pseudo-labels from the reference pass, or the given ones). */
-function pickEps(model: tf.LayersModel, probeSamples: Sample[], store: ScoreStore, config: PurifyConfig, log: PurifyOptions['log']) {
-  const labelOf = (s: Sample) => (config.labels === 'given' && s.label !== undefined ? s.label : store.pseudoLabel(s.key)!);
-  const packed = probeSamples.length ? pack(probeSamples.map((s) => ({ ...s, label: labelOf(s) }))) : undefined;
-  const measure = (grid: number[]) => (packed ? probeEps(model, packed.x, packed.shape, packed.labels, grid, config.pgd) : []);
+function pickEps(model: tf.LayersModel, probeImages: ProbeImages, store: ScoreStore, config: PurifyConfig, log: PurifyOptions['log']) {
+  const { x, shape } = probeImages.batch();
+  const labels = Int32Array.from(probeImages.keys, (key, i) => (config.labels === 'given' && probeImages.given[i] >= 0 ? probeImages.given[i] : store.pseudoLabel(key)!));
+  const measure = (grid: number[]) => (probeImages.size ? probeEps(model, x, shape, labels, grid, config.pgd) : []);
   if (config.pgd.eps !== 'auto') {
     const probe = measure([config.pgd.eps]);
     return { eps: config.pgd.eps, epsReason: 'set by config', probe };
   }
   const probe = measure(config.probe.epsGrid);
   const { eps, reason } = chooseEps(probe, config.probe.minFlipRate);
-  log(`PGD eps ${formatEps(eps)} chosen by probe on ${probeSamples.length} samples: ${reason}`);
+  log(`PGD eps ${formatEps(eps)} chosen by probe on ${probeImages.size} samples: ${reason}`);
   return { eps, epsReason: reason, probe };
 }
 
@@ -355,7 +354,7 @@ async function similarityPass(
   compute: Compute,
   corpus: Corpus,
   store: ScoreStore,
-  config: Pick<PurifyConfig, 'batchSize' | 'similarity'>,
+  config: Pick<PurifyConfig, 'inference' | 'similarity'>,
   log: PurifyOptions['log'],
   round: number,
   progress: ProgressSink,
@@ -368,7 +367,7 @@ async function similarityPass(
   let done = 0;
   let unknown: Sample | undefined;
   progress({ kind: 'pass', name: 'scoring', done, total: store.size });
-  await forEachInferenceBatch(corpus.samples().output, Math.max(config.batchSize, 256), async (samples, x, shape) => {
+  await forEachInferenceBatch(corpus.samples().output, config.inference, async (samples, x, shape) => {
     const logits = await compute.logits(x, shape);
     failpoint('similarity-batch');
     samples.forEach((s, i) => {
@@ -393,18 +392,18 @@ async function similarityPass(
   return predicted;
 }
 
-function invertOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: PurifyConfig, log: PurifyOptions['log']) {
-  if (!config.inversion.enabled || probeSamples.length === 0) return { trigger: null, tied: [], classes: [], reason: 'trigger inversion disabled' };
-  const packed = pack(probeSamples.map((s) => ({ ...s, label: 0 })));
-  const result = probeTriggers(model, packed.x, packed.shape, { ...config.inversion, seed: config.seed });
-  log(`trigger inversion on ${probeSamples.length} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
+function invertOnProbe(model: tf.LayersModel, probeImages: ProbeImages, config: PurifyConfig, log: PurifyOptions['log']) {
+  if (!config.inversion.enabled || probeImages.size === 0) return { trigger: null, tied: [], classes: [], reason: 'trigger inversion disabled' };
+  const { x, shape } = probeImages.batch();
+  const result = probeTriggers(model, x, shape, { ...config.inversion, seed: config.seed });
+  log(`trigger inversion on ${probeImages.size} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
   return result;
 }
-function universalOnProbe(model: tf.LayersModel, probeSamples: Sample[], config: PurifyConfig, log: PurifyOptions['log']) {
-  if (!config.universal.enabled || probeSamples.length === 0) return { perturbation: null, perturbations: [], classes: [], reason: 'universal probe disabled' };
-  const packed = pack(probeSamples.map((s) => ({ ...s, label: 0 })));
-  const result = probePerturbations(model, packed.x, packed.shape, { ...config.universal, seed: config.seed });
-  log(`universal additive probe on ${probeSamples.length} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
+function universalOnProbe(model: tf.LayersModel, probeImages: ProbeImages, config: PurifyConfig, log: PurifyOptions['log']) {
+  if (!config.universal.enabled || probeImages.size === 0) return { perturbation: null, perturbations: [], classes: [], reason: 'universal probe disabled' };
+  const { x, shape } = probeImages.batch();
+  const result = probePerturbations(model, x, shape, { ...config.universal, seed: config.seed });
+  log(`universal additive probe on ${probeImages.size} samples in ${result.seconds.toFixed(1)} s: ${result.reason}`);
   return result;
 }
 

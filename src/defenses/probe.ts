@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { Sample } from '../sources/types.js';
 import { pgdExamples } from '../stages/pgd.js';
 
 /** What PGD at one eps does to a model on a probe set. */
@@ -11,6 +12,45 @@ export interface ProbePoint {
   concentrationClass: number;
   /** Flipped predictions per class (the adversarial class), the counts q is computed from. */
   flippedTo: number[];
+}
+
+/**
+ * The probe images, copied as they arrive into one NHWC buffer with room for `capacity`: the samples of a pass
+ * are views on the decode pool's batch buffers, and keeping them would keep those whole buffers alive (at
+ * 224x224x3 a probe of 512 drawn from ~1,000 samples held 16 buffers of 64 images: 616 MB, twice its own size).
+ */
+export class ProbeImages {
+  readonly keys: string[] = [];
+  /** Each image's given label, -1 where it has none. */
+  readonly given: number[] = [];
+  private buffer = new Float32Array(0);
+  private dims: [number, number, number] = [0, 0, 0];
+
+  constructor(readonly capacity: number) {}
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  add(s: Sample): void {
+    const [h, w, c] = this.dims;
+    if (this.size === 0) {
+      this.dims = [s.height, s.width, s.channels];
+      this.buffer = new Float32Array(this.capacity * s.pixels.length);
+    } else if (s.height !== h || s.width !== w || s.channels !== c) {
+      throw new Error(`probe: sample ${s.key} is ${s.height}x${s.width}x${s.channels}, the probe's images ${h}x${w}x${c}`);
+    }
+    if (this.size === this.capacity) throw new Error(`probe: room for ${this.capacity} images, got one more (${s.key})`);
+    this.buffer.set(s.pixels, this.size * s.pixels.length);
+    this.keys.push(s.key);
+    this.given.push(s.label ?? -1);
+  }
+
+  /** The images as one NHWC batch: a view on the buffer, and its shape. */
+  batch(): { x: Float32Array; shape: [number, number, number, number] } {
+    const [h, w, c] = this.dims;
+    return { x: this.buffer.subarray(0, this.size * h * w * c), shape: [this.size, h, w, c] };
+  }
 }
 
 /**

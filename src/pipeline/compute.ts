@@ -47,14 +47,33 @@ export class Compute {
 
 export const mainThread: ComputeOptions = { workers: 0, backend: 'auto', weightsRefresh: 'steps' };
 
-/** Runs `fn` on inference batches of decoded samples (labels unused). */
+/** How inference passes batch decoded samples: at most `batchSize` samples and `batchMiB` MiB of float32 pixels. */
+export interface InferenceBatching {
+  batchSize: number;
+  batchMiB: number;
+}
+
+/**
+ * Samples per inference batch for samples of `values` pixel values each (height x width x channels): a pass holds
+ * a few copies of a batch at once (the samples, the packed batch, the workers' parts and their tensors), so at
+ * 224x224x3 a count fit for 28x28 would hold GiBs. At least 1.
+ */
+export function inferenceBatchSize(values: number, { batchSize, batchMiB }: InferenceBatching): number {
+  return Math.max(1, Math.min(batchSize, Math.floor((batchMiB * 2 ** 20) / (4 * values))));
+}
+
+/**
+ * Runs `fn` on inference batches of decoded samples (labels unused), each sized by inferenceBatchSize for the
+ * shape of its first sample.
+ */
 export async function forEachInferenceBatch(
   samples: AsyncIterable<Sample>,
-  size: number,
+  batching: InferenceBatching,
   fn: (batch: Sample[], x: Float32Array, shape: Shape4) => Promise<void>,
   stop?: StopSignal,
 ): Promise<void> {
   let pending: Sample[] = [];
+  let size = 0;
   const flush = async () => {
     const b = pack(pending.map((s) => ({ ...s, label: -1 })));
     const batch = pending;
@@ -64,6 +83,7 @@ export async function forEachInferenceBatch(
   for await (const s of samples) {
     // a pass over all data takes long: a stop request ends it (the run resumes from its last checkpoint)
     if (stop?.stopRequested) throw new StoppedError(stop.stopRequested);
+    if (pending.length === 0) size = inferenceBatchSize(s.height * s.width * s.channels, batching);
     pending.push(s);
     if (pending.length === size) await flush();
   }

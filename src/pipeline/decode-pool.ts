@@ -23,7 +23,8 @@ import { stage, type Stage } from './pipe.js';
  * threads start with the first pass and serve every later pass of the same stage (an epoch re-reads the data);
  * idle for 5 s they exit, and they never keep the process alive.
  *
- * The batch's buffer is a SharedArrayBuffer that its worker wrote once and let go. A consumer that packs samples
+ * The batch's buffer is a SharedArrayBuffer that its worker wrote once and let go (an ArrayBuffer moved here when it
+ * is large: decode-batch.ts says why). A consumer that packs samples
  * into batches (as every stage here does) needs nothing more; one that keeps a few samples of a long stream for
  * long (shuffle, with `hold: ownPixels`), or moves a single sample to another thread, takes a copy of its own first.
  * The worker is the compiled `decode-worker.js` (under `dist/` when this runs from TypeScript sources).

@@ -11,7 +11,11 @@ import type { DecodeSampleOptions } from './decode.js';
  * and answers every ~64 MB of them with a full mark-compact of the receiving heap, which cost the calling thread
  * more than the decoding saved (bench/stream.ts, decode alone). A shared one is not counted so: the calling
  * thread's full GCs stayed at the 2 of loading the input. It is allocated (and zeroed) in the worker, which also
- * spares the calling thread that cost. The worker writes it once, before the task ends; nothing writes it after,
+ * spares the calling thread that cost. But no thread counts it either: its memory goes back only once the worker's
+ * wrapper is collected too, by a GC the worker, which allocates little else, seldom runs. At 224x224x3 (38 MB a
+ * batch of 64) they piled up: 2,000 images decoded and packed peaked at 1,335 MiB RSS, against 446 MiB when an
+ * output of TRANSFER_BYTES or more is an ArrayBuffer moved to the calling thread instead, as now: counted there,
+ * and freed by the GCs it brings on (one per ~64 MB: a few a second at most for images this large). The worker writes it once, before the task ends; nothing writes it after,
  * so the samples are as immutable as any other. (Copying the pixels out of a reused shared slot into a buffer of
  * the calling thread's own instead cost that thread the copy and a page fault every few samples.)
  *
@@ -33,11 +37,18 @@ export interface DecodeTask {
 }
 
 export interface DecodeTaskResult {
-  output: SharedArrayBuffer;
+  output: SharedArrayBuffer | ArrayBuffer;
   notes: string[];
 }
 
 const SHAPE = 6;
+
+/** Outputs from this size on are moved ArrayBuffers, smaller ones shared (28x28x1: 200 KB a batch of 64). */
+export const TRANSFER_BYTES = 8 * 2 ** 20;
+
+function outputBuffer(bytes: number): SharedArrayBuffer | ArrayBuffer {
+  return bytes >= TRANSFER_BYTES ? new ArrayBuffer(bytes) : new SharedArrayBuffer(bytes);
+}
 
 /** Packs raw samples for a worker: their bytes copied once into one buffer that then moves to the worker. */
 export function packTask(samples: readonly RawSample[], opts: DecodeSampleOptions): DecodeTask {
@@ -124,11 +135,11 @@ export function unpackTask(task: DecodeTask): RawSample[] {
  */
 export class BatchOutput {
   private readonly results: (Sample | string)[];
-  private readonly output?: SharedArrayBuffer;
+  private readonly output?: SharedArrayBuffer | ArrayBuffer;
 
   constructor(private readonly count: number, private readonly pixelsPerSample?: number) {
     this.results = new Array(count);
-    if (pixelsPerSample !== undefined) this.output = new SharedArrayBuffer(4 * count * (SHAPE + pixelsPerSample));
+    if (pixelsPerSample !== undefined) this.output = outputBuffer(4 * count * (SHAPE + pixelsPerSample));
   }
 
   /** Sample i's place in the output, for a codec to decode into; undefined while the size is not known. */
@@ -143,7 +154,7 @@ export class BatchOutput {
 
   finish(): DecodeTaskResult {
     const { results, count, pixelsPerSample } = this;
-    const output = this.output ?? new SharedArrayBuffer(4 * results.reduce((n, r) => n + (typeof r === 'string' ? 0 : r.pixels.length), count * SHAPE));
+    const output = this.output ?? outputBuffer(4 * results.reduce((n, r) => n + (typeof r === 'string' ? 0 : r.pixels.length), count * SHAPE));
     const shapes = new Int32Array(output, 0, count * SHAPE);
     const values = new Float32Array(output);
     const notes: string[] = [];

@@ -1,3 +1,4 @@
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 import type { RawSample } from '../sources/types.js';
 import { BatchOutput, unpackTask, type DecodeTask, type DecodeTaskResult } from './decode-batch.js';
 import { asBadSample, decodeSample } from './decode.js';
@@ -32,5 +33,8 @@ export default async function decodeTask(task: DecodeTask): Promise<DecodeTaskRe
     }
   };
   await Promise.all(Array.from({ length: Math.min(DECODING, raws.length) }, lane));
-  return out.finish();
+  const result = out.finish();
+  // a large output (an ArrayBuffer) is moved, not copied: the calling thread becomes its only owner
+  if (result.output instanceof SharedArrayBuffer) return result;
+  return move({ [transferableSymbol]: [result.output], [valueSymbol]: result }) as unknown as DecodeTaskResult;
 }

@@ -14,6 +14,8 @@ describe('purify config validation: one message per field, naming path, expectat
     ['rounds.0.adversarial.share', { rounds: [{ epochs: 1, adversarial: { epochs: 1, share: 2, maxBatches: null } }], keepRatio: [] }, 'config.rounds.0.adversarial.share is expected to be a number in [0, 1], but got 2'],
     ['keepRatio length', { keepRatio: [0.5] }, 'config.keepRatio is expected to be one entry per round after the first (3), but got [0.5]'],
     ['universal.unlearn all without the probe', { universal: { unlearn: 'all' } }, 'config.universal.unlearn is expected to be "flagged" while universal.enabled is false ("all" unlearns the perturbations that probe finds), but got "all"'],
+    ['inference.batchSize', { inference: { batchSize: 0 } }, 'config.inference.batchSize is expected to be a positive integer, but got 0'],
+    ['inference.batchMiB', { inference: { batchMiB: -1 } }, 'config.inference.batchMiB is expected to be a positive number, but got -1'],
     ['unknown field', { epochz: 3 }, 'config.epochz is expected to be a known field (see config/README.md), but got "an unknown field"'],
   ];
   for (const [name, overrides, message] of cases) {

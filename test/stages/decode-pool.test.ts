@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { Piscina } from 'piscina';
 import { decodePool, workerFile } from '../../src/pipeline/decode-pool.js';
-import { packTask, unpackResults, type DecodeTaskResult } from '../../src/stages/decode-batch.js';
+import { packTask, TRANSFER_BYTES, unpackResults, type DecodeTaskResult } from '../../src/stages/decode-batch.js';
 import type { BadSampleError } from '../../src/sources/bad-samples.js';
 import type { RawSample, Sample } from '../../src/sources/types.js';
 import { decode } from '../../src/stages/decode.js';
@@ -76,6 +76,27 @@ describe('decodePool', () => {
       // views on the one output the worker filled
       expect(s3.pixels.buffer).toBe(result.output);
       expect(s4.pixels.buffer).toBe(result.output);
+    } finally {
+      await pool.destroy();
+    }
+  });
+
+  it('moves a large output (an ArrayBuffer, freed by the calling thread\'s GC) instead of sharing it', async () => {
+    const n = 45; // 128x128x3 float32: 196,608 B an image, 8.4 MiB in all
+    const samples = Array.from({ length: n }, (_, i) => raw(`big${i}`, { png: png(128, 128, 3, i), cls: '2' }));
+    const task = packTask(samples, { expected: { height: 128, width: 128, channels: 3 } });
+    const pool = new Piscina({ filename: workerFile(), maxThreads: 1 });
+    try {
+      const result = (await pool.run(task, { transferList: [task.input.buffer as ArrayBuffer] })) as DecodeTaskResult;
+      expect(result.output.byteLength).toBeGreaterThanOrEqual(TRANSFER_BYTES);
+      expect(result.output).toBeInstanceOf(ArrayBuffer);
+      expect(result.output).not.toBeInstanceOf(SharedArrayBuffer);
+      const decoded = unpackResults(result, samples) as Sample[];
+      decoded.forEach((s, i) => {
+        expect([s.key, s.height, s.width, s.channels, s.label]).toEqual([`big${i}`, 128, 128, 3, 2]);
+        expect(s.pixels.buffer).toBe(result.output);
+      });
+      expect(Array.from(decoded[44].pixels)).toEqual(Array.from(testImage(128, 128, 3, 44)));
     } finally {
       await pool.destroy();
     }
