@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { predictClasses } from '../eval/evaluate.js';
-import { probeChunk } from '../defenses/probe.js';
 import { createRng } from '../pipeline/random.js';
-import { minimizeInChunks } from '../stages/chunked-minimize.js';
+import { imagesOutside, searchTowardsClass, successRate, variableOf } from './target-search.js';
 
 /**
  * Masked trigger inversion (Neural Cleanse: Wang et al., "Neural Cleanse: Identifying and Mitigating Backdoor
@@ -51,57 +50,28 @@ export function invertTrigger(
 ): InvertedTrigger {
   const [, height, width, channels] = shape;
   const per = height * width * channels;
-  const others = [...predicted.keys()].filter((i) => predicted[i] !== target);
+  const others = imagesOutside(predicted, target);
   const rng = createRng(opts.seed * 131 + target);
   const maskParam = variableOf(tf.fill([height, width, 1], Math.atanh(2 * 0.1 - 1)));
   const patternParam = variableOf(tf.tensor3d(Float32Array.from({ length: per }, () => rng() * 2 - 1), [height, width, channels]));
-  const optimizer = tf.train.adam(opts.lr);
-  const numClasses = model.outputs[0].shape[1] as number;
   try {
-    if (others.length > 0) {
-      const n = Math.min(opts.batchSize, others.length);
-      const chunk = probeChunk(height, width);
-      const batch = new Float32Array(n * per);
-      const y = tf.tidy(() => tf.oneHot(tf.fill([n], target, 'int32') as tf.Tensor1D, numClasses).toFloat());
-      for (let step = 0; step < opts.steps; step++) {
-        for (let i = 0; i < n; i++) batch.set(x.subarray(others[Math.floor(rng() * others.length)] * per).subarray(0, per), i * per);
-        tf.tidy(() => {
-          const xb = tf.tensor4d(batch, [n, height, width, channels]);
-          // in chunks of probeChunk images: one at 224x224 (the batch's step, in bounded memory); 28x28 takes 32 at once
-          minimizeInChunks(optimizer, [maskParam, patternParam], xb, y, chunk, (xc, yc) => {
-            const { mask, pattern } = squash(maskParam, patternParam);
-            const stamped = xc.mul(tf.scalar(1).sub(mask)).add(mask.mul(pattern));
-            const ce = tf.losses.softmaxCrossEntropy(yc, model.apply(stamped, { training: false }) as tf.Tensor);
-            return ce.add(mask.sum().mul(opts.lambda)) as tf.Scalar;
-          });
-        });
-      }
-      y.dispose();
-    }
+    searchTowardsClass(model, x, shape, target, others, [maskParam, patternParam], opts, rng, (xc, yc) => {
+      const { mask, pattern } = squash(maskParam, patternParam);
+      const stamped = xc.mul(tf.scalar(1).sub(mask)).add(mask.mul(pattern));
+      const ce = tf.losses.softmaxCrossEntropy(yc, model.apply(stamped, { training: false }) as tf.Tensor);
+      return ce.add(mask.sum().mul(opts.lambda)) as tf.Scalar;
+    });
     const { mask, pattern } = tf.tidy(() => {
       const s = squash(maskParam, patternParam);
       return { mask: s.mask.dataSync() as Float32Array, pattern: s.pattern.dataSync() as Float32Array };
     });
     const maskL1 = mask.reduce((a, v) => a + v, 0);
-    const trigger = { target, mask, pattern, maskL1, success: 0 };
-    if (others.length > 0) {
-      const stamped = others.map((i) => stamp(trigger, x.subarray(i * per, (i + 1) * per), channels));
-      const onStamped = predictClasses(model, stamped, [height, width, channels]);
-      trigger.success = onStamped.filter((c) => c === target).length / others.length;
-    }
-    return trigger;
+    const stamped = others.map((i) => stamp({ mask, pattern }, x.subarray(i * per, (i + 1) * per), channels));
+    return { target, mask, pattern, maskL1, success: successRate(model, stamped, [height, width, channels], target) };
   } finally {
     maskParam.dispose();
     patternParam.dispose();
-    optimizer.dispose();
   }
-}
-
-/** A trainable variable holding `initial`, which it disposes (tf.variable keeps its own copy). */
-function variableOf(initial: tf.Tensor): tf.Variable {
-  const v = tf.variable(initial, true);
-  initial.dispose();
-  return v;
 }
 
 function squash(maskParam: tf.Variable, patternParam: tf.Variable): { mask: tf.Tensor; pattern: tf.Tensor } {

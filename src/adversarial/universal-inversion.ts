@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { predictClasses } from '../eval/evaluate.js';
 import { createRng } from '../pipeline/random.js';
+import { imagesOutside, searchTowardsClass, successRate, variableOf } from './target-search.js';
 import { classesOf } from './trigger-inversion.js';
 
 /**
@@ -52,47 +52,23 @@ export function invertPerturbation(
 ): InvertedPerturbation {
   const [, height, width, channels] = shape;
   const per = height * width * channels;
-  const others = [...predicted.keys()].filter((i) => predicted[i] !== target);
+  const others = imagesOutside(predicted, target);
   const rng = createRng(opts.seed * 137 + target);
-  const initial = tf.zeros([height, width, channels]);
-  const deltaVar = tf.variable(initial, true); // keeps its own copy
-  initial.dispose();
-  const optimizer = tf.train.adam(opts.lr);
-  const numClasses = model.outputs[0].shape[1] as number;
+  const deltaVar = variableOf(tf.zeros([height, width, channels]));
   try {
-    if (others.length > 0) {
-      const n = Math.min(opts.batchSize, others.length);
-      const batch = new Float32Array(n * per);
-      const y = tf.tidy(() => tf.oneHot(tf.fill([n], target, 'int32') as tf.Tensor1D, numClasses).toFloat());
-      for (let step = 0; step < opts.steps; step++) {
-        for (let i = 0; i < n; i++) batch.set(x.subarray(others[Math.floor(rng() * others.length)] * per).subarray(0, per), i * per);
-        tf.tidy(() => {
-          const xb = tf.tensor4d(batch, [n, height, width, channels]);
-          optimizer.minimize(
-            () => {
-              const ce = tf.losses.softmaxCrossEntropy(y, model.apply(xb.add(deltaVar).clipByValue(0, 1), { training: false }) as tf.Tensor);
-              // ‖δ‖₂ with a floor inside the root: its gradient at δ = 0 is otherwise NaN
-              return ce.add(deltaVar.square().sum().add(1e-8).sqrt().mul(opts.lambda)) as tf.Scalar;
-            },
-            false,
-            [deltaVar],
-          );
-          if (opts.linf !== undefined) deltaVar.assign(deltaVar.clipByValue(-opts.linf, opts.linf));
-        });
-      }
-      y.dispose();
-    }
+    const linf = opts.linf;
+    const project = linf === undefined ? undefined : () => deltaVar.assign(deltaVar.clipByValue(-linf, linf));
+    searchTowardsClass(model, x, shape, target, others, [deltaVar], opts, rng, (xc, yc) => {
+      const ce = tf.losses.softmaxCrossEntropy(yc, model.apply(xc.add(deltaVar).clipByValue(0, 1), { training: false }) as tf.Tensor);
+      // ‖δ‖₂ with a floor inside the root: its gradient at δ = 0 is otherwise NaN
+      return ce.add(deltaVar.square().sum().add(1e-8).sqrt().mul(opts.lambda)) as tf.Scalar;
+    }, project);
     const delta = tf.tidy(() => deltaVar.clipByValue(-1, 1).dataSync() as Float32Array);
     const norm = Math.sqrt(delta.reduce((a, v) => a + v * v, 0));
-    const result = { target, delta, norm, success: 0 };
-    if (others.length > 0) {
-      const added = others.map((i) => addPerturbation(delta, x.subarray(i * per, (i + 1) * per)));
-      result.success = predictClasses(model, added, [height, width, channels]).filter((c) => c === target).length / others.length;
-    }
-    return result;
+    const added = others.map((i) => addPerturbation(delta, x.subarray(i * per, (i + 1) * per)));
+    return { target, delta, norm, success: successRate(model, added, [height, width, channels], target) };
   } finally {
     deltaVar.dispose();
-    optimizer.dispose();
   }
 }
 
