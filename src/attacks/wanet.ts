@@ -55,6 +55,7 @@ export const wanet: Attack<WanetOptions> = {
       shape,
       cleanLabel: false,
       noiseRatio: o.crossRatio,
+      negativeRatio: 0,
       maxChange: 1,
       apply(pixels) {
         checkSize('wanet', shape, pixels);
