@@ -100,5 +100,5 @@ function batchPoisoning(o: TrainCliOptions): { options: BatchPoisoningOptions; s
   if (target >= o.classes) throw usageError(`--target ${target} is not one of the --classes ${o.classes} (0..${o.classes - 1})`);
   const mode = o.mode ?? 'all2one';
   if (settings.cleanLabel && mode === 'all2all') throw usageError(`${o.attack} is a clean-label attack: it poisons the target class only and has no all2all mode`);
-  return { settings: { ...settings, rate }, options: { trigger: triggerFor(o.attack, triggerOptions(o)), target, rate, mode, numClasses: o.classes, seed: o.seed } };
+  return { settings: { ...settings, rate }, options: { attack: o.attack, trigger: triggerFor(o.attack, triggerOptions(o)), target, rate, mode, numClasses: o.classes, seed: o.seed } };
 }

@@ -7,6 +7,8 @@ import type { Batch } from './batch-types.js';
 
 /** How `pbe train --attack` poisons each batch of clean data (the training-time control of WaNet and BppAttack). */
 export interface BatchPoisoningOptions {
+  /** The attack's name, for the pipeline's description. */
+  attack: string;
   trigger: TriggerBuilder;
   target: number;
   /** Share of each batch that gets the trigger (clean-label: of the batch's target-class samples). */
@@ -33,11 +35,11 @@ export interface BatchPoisoningCounts {
  * their labels kept. Counts are rounded stochastically, so the expected shares are exact at any batch size. Every
  * draw of batch i comes from (seed, epochSeed, i): a resumed epoch sees the same batches.
  *
- *   pipe(batches, poisonBatches({ trigger: triggerFor('wanet'), target: 0, rate: 0.1, mode: 'all2one', numClasses: 10, seed: 1 }, epochSeed))
+ *   pipe(batches, poisonBatches({ attack: 'wanet', trigger: triggerFor('wanet'), target: 0, rate: 0.1, mode: 'all2one', numClasses: 10, seed: 1 }, epochSeed))
  */
 export function poisonBatches(opts: BatchPoisoningOptions, epochSeed: number, onBatch?: (counts: BatchPoisoningCounts) => void): Stage<Batch, Batch> {
   const triggers = new Map<string, Trigger>();
-  return stage(`poison(per batch, rate=${opts.rate}, target=${opts.mode === 'all2all' ? 'all2all' : opts.target})`, async function* (source) {
+  return stage(`poison(${opts.attack} per batch, rate=${opts.rate}, target=${opts.mode === 'all2all' ? 'all2all' : opts.target})`, async function* (source) {
     let index = 0;
     for await (const b of source) {
       const [n, height, width, channels] = b.shape;

@@ -17,9 +17,10 @@ import { poisonBatches, type BatchPoisoningCounts, type BatchPoisoningOptions } 
 import { memoryCorpus, syntheticSquares } from '../helpers/memory-corpus.js';
 import { collect, from } from '../helpers/streams.js';
 
-const samples = syntheticSquares(640, 7).map((s) => ({ ...s, pixels: s.pixels.map((v) => Math.round(v * 255) / 255) }));
+const samples = syntheticSquares(640, 7).map((s) => ({ ...s, label: s.label!, pixels: s.pixels.map((v) => Math.round(v * 255) / 255) }));
 const batches = (): Batch[] => Array.from({ length: 5 }, (_, i) => pack(samples.slice(i * 128, (i + 1) * 128)));
 const options = (attack: string, extra: Partial<BatchPoisoningOptions> = {}): BatchPoisoningOptions => ({
+  attack,
   trigger: triggerFor(attack),
   target: 0,
   rate: 0.1,
