@@ -17,7 +17,7 @@ if [ ! -f "$OUT/clean/eval.json" ]; then
   start=$(date +%s)
   $pbe train --data "$DATA/train-*.tar" --out "$OUT/clean/model" --epochs 8 --log-format json --quiet
   $pbe eval --model "$OUT/clean/model" --data "$DATA/test-*.tar" --json --quiet > "$OUT/clean/eval.json"
-  node -e "const r=require(require('path').resolve('$OUT/clean/eval.json'));console.log(['clean','-','0','0',r.acc.toFixed(4),'',((Date.now()/1000-$start)/60).toFixed(1)].join(','))" >> "$OUT/results.csv"
+  node -e "const r=require(require('path').resolve('$OUT/clean/eval.json'));console.log(['clean','-','0','0',r.acc.toFixed(4),'',((Date.now()/1000-$start)/60).toFixed(1),'data'].join(','))" >> "$OUT/results.csv"
 fi
 for attack in ${ATTACKS:-badnets blend trojan sig wanet lc bpp ftrojan}; do
   start=$(date +%s)
@@ -34,6 +34,8 @@ for attack in ${ATTACKS:-badnets blend trojan sig wanet lc bpp ftrojan}; do
   $pbe eval --model "$OUT/$attack/infected" --data "$DATA/test-*.tar" --attack "$attack" ${EVAL_ARGS:-} --json --quiet > "$OUT/$attack/eval.json"
   node -e "
     const r = require(require('path').resolve('$OUT/$attack/eval.json')), p = require(require('path').resolve('$OUT/$attack/poisoned/poison.json'));
-    console.log(['$attack', p.mode, p.rate, p.poisoned, r.acc.toFixed(4), r.asr.toFixed(4), ((Date.now() / 1000 - $start) / 60).toFixed(1), '$training'].join(','));
+    const t = '$training' === 'per-batch' ? require(require('path').resolve('$OUT/$attack/infected/train.json')) : undefined;
+    const poisoned = t ? Math.round(t.poisoning.counts.triggered / t.epochs) : p.poisoned; // per-batch: triggered samples per epoch
+    console.log(['$attack', p.mode, t ? t.poisoning.rate : p.rate, poisoned, r.acc.toFixed(4), r.asr.toFixed(4), ((Date.now() / 1000 - $start) / 60).toFixed(1), '$training'].join(','));
   " >> "$OUT/results.csv"
 done
