@@ -14,7 +14,7 @@ import { checkSize, opt, type Attack, type ImageShape } from './trigger.js';
  * noise each time). `pbe train --attack wanet` does that (stages/poison-batch.ts; config `"training": "per-batch"`,
  * how the bench trains it); `pbe poison` writes one fixed draw of both into the data.
  *
- * Options (defaults in config/attacks/wanet.json; BackdoorBench: s = 0.5, crossRatio = 2): k = 4, s = 1, gridRescale = 1,
+ * Options (defaults in config/attacks/wanet.json; BackdoorBench: s = 0.5, crossRatio = 2): k = 4, s = 2, gridRescale = 1,
  * crossRatio = 1, seed = 0 (the warping field).
  *
  * Contract: HWC float32 in [0,1] in and out; the image is resampled, every output a convex combination of inputs.
