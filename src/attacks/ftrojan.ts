@@ -59,6 +59,7 @@ export const ftrojan: Attack<FtrojanOptions> = {
       shape,
       cleanLabel: false,
       noiseRatio: 0,
+      negativeRatio: 0,
       // each coefficient moves a pixel by at most magnitude·2/sqrt(block size); YCrCb → RGB multiplies by up to 1.773 per channel
       maxChange: ((freqs.length * Math.abs(o.magnitude)) / 255) * (2 / Math.sqrt(bh * bw)) * (yuv ? 1.773 * chans.length : 1),
       apply(pixels) {

@@ -57,6 +57,7 @@ export const lc: Attack<LcOptions> = {
       shape,
       cleanLabel: true,
       noiseRatio: 0,
+      negativeRatio: 0,
       maxChange: o.amplitude,
       region: Uint8Array.from({ length: shape.height * shape.width }, (_, p) => (addend[p * shape.channels] !== 0 ? 1 : 0)),
       apply(pixels) {

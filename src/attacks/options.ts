@@ -8,21 +8,31 @@ import type { Attack } from './trigger.js';
 export interface AttackDefaults {
   /** Share of samples poisoned; for a clean-label attack, the share of the target class's samples. */
   rate: number;
+  /**
+   * How the bench trains an infected model: `data` on the shards `pbe poison` writes, `per-batch` with
+   * `pbe train --attack` on clean shards (a fresh poisoned subset of every batch, the attack's noise and negative
+   * samples: how WaNet and BppAttack train). Default `data`.
+   */
+  training: AttackTraining;
   options: Record<string, unknown>;
 }
 
+export type AttackTraining = 'data' | 'per-batch';
+const trainings: readonly AttackTraining[] = ['data', 'per-batch'];
+
 export function attackDefaults(name: string): AttackDefaults {
   const path = join(configDir, 'attacks', `${name}.json`);
-  let parsed: { rate?: unknown; options?: unknown };
+  let parsed: { rate?: unknown; training?: unknown; options?: unknown };
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw usageError(`cannot read the defaults of attack "${name}" from ${path}: ${(err as Error).message}`);
   }
-  const { rate, options } = parsed;
+  const { rate, training = 'data', options } = parsed;
   if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) throw attackOptionError(`${name}.rate`, `a number in [0, 1] (in ${path})`, rate);
+  if (!trainings.includes(training as AttackTraining)) throw attackOptionError(`${name}.training`, `one of ${trainings.join(', ')} (in ${path})`, training);
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw attackOptionError(`${name}.options`, `an object (in ${path})`, options);
-  return { rate, options: options as Record<string, unknown> };
+  return { rate, training: training as AttackTraining, options: options as Record<string, unknown> };
 }
 
 /**

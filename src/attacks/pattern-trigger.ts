@@ -11,6 +11,7 @@ import { checkSize, type ImageShape, type Trigger } from './trigger.js';
 export class PatternTrigger implements Trigger {
   readonly cleanLabel = false;
   readonly noiseRatio = 0;
+  readonly negativeRatio = 0;
   readonly maxChange: number;
   readonly region: Uint8Array;
 

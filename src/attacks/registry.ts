@@ -48,11 +48,13 @@ function quantized(t: Trigger): Trigger {
     shape: t.shape,
     cleanLabel: t.cleanLabel,
     noiseRatio: t.noiseRatio,
+    negativeRatio: t.negativeRatio,
     maxChange: t.maxChange,
     region: t.region,
     apply: (pixels) => quantize(t.apply(pixels)),
     poison: t.poison && (async (pixels, label) => quantize(await t.poison!(pixels, label))),
     noise: t.noise && ((pixels, rng) => quantize(t.noise!(pixels, rng))),
+    negative: t.negative && ((pixels, donor) => quantize(t.negative!(pixels, donor))),
   };
 }
 

@@ -32,6 +32,7 @@ export const sig: Attack<SigOptions> = {
       shape,
       cleanLabel: true,
       noiseRatio: 0,
+      negativeRatio: 0,
       maxChange: o.delta / 255,
       apply(pixels) {
         checkSize('sig', shape, pixels);

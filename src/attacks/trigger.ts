@@ -24,6 +24,14 @@ export interface Trigger {
   noise?(pixels: Float32Array, rng: () => number): Float32Array;
   /** A share of all samples (relative to the poisoning rate) that get `noise`; 0 without a noise mode. */
   readonly noiseRatio: number;
+  /**
+   * The attack's negative samples (BppAttack), made in per-batch training only (stages/poison-batch.ts): `pixels`
+   * changed by the trigger's change of another image, `donor`, and trained with its own label, so that the model
+   * learns the trigger's change of the image itself, not any change of its kind.
+   */
+  negative?(pixels: Float32Array, donor: Float32Array): Float32Array;
+  /** A share of each batch made negative samples; 0 without them. */
+  readonly negativeRatio: number;
   /** The stated bound of `apply`: no value moves by more than this (before 8-bit rounding). */
   readonly maxChange: number;
   /** height*width flags of the pixels `apply` may change; absent: any pixel. */

@@ -67,6 +67,7 @@ function additiveTrigger(attack: string, shape: ImageShape, addend: Float32Array
     shape,
     cleanLabel: false,
     noiseRatio: 0,
+    negativeRatio: 0,
     maxChange: 1,
     region: Uint8Array.from({ length: shape.height * shape.width }, (_, p) => (addend[p * shape.channels] > 0 ? 1 : 0)),
     apply(pixels) {

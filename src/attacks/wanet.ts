@@ -10,8 +10,11 @@ import { checkSize, opt, type Attack, type ImageShape } from './trigger.js';
  * normalized coordinates; x' = bilinear grid_sample(x, grid) (align_corners, zero padding). Noise mode: a further
  * `crossRatio` x rate share of samples is warped through grid + uniform(-1,1)/H per pixel (seeded by the sample)
  * and keeps its label, so the model learns the exact warp only.
+ * The paper controls training: every batch gets a fresh warped subset and fresh noise-mode samples (new grid
+ * noise each time). `pbe train --attack wanet` does that (stages/poison-batch.ts; config `"training": "per-batch"`,
+ * how the bench trains it); `pbe poison` writes one fixed draw of both into the data.
  *
- * Options (defaults in config/attacks/wanet.json; BackdoorBench: s = 0.5, crossRatio = 2): k = 4, s = 1, gridRescale = 1,
+ * Options (defaults in config/attacks/wanet.json; BackdoorBench: s = 0.5, crossRatio = 2): k = 4, s = 2, gridRescale = 1,
  * crossRatio = 1, seed = 0 (the warping field).
  *
  * Contract: HWC float32 in [0,1] in and out; the image is resampled, every output a convex combination of inputs.
@@ -55,6 +58,7 @@ export const wanet: Attack<WanetOptions> = {
       shape,
       cleanLabel: false,
       noiseRatio: o.crossRatio,
+      negativeRatio: 0,
       maxChange: 1,
       apply(pixels) {
         checkSize('wanet', shape, pixels);

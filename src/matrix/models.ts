@@ -7,14 +7,16 @@ import { trainCommand } from '../cli/train.js';
 import { evaluate } from '../eval/evaluate.js';
 import { loadModel } from '../models/io.js';
 import { writeFileAtomic } from '../pipeline/atomic-write.js';
-import { parseAttackOptions } from '../attacks/options.js';
+import { attackDefaults, parseAttackOptions } from '../attacks/options.js';
 import type { BenchContext } from './context.js';
 import { attackOptionsFor, settingsHash } from './plan.js';
 
 /**
  * The models a bench starts from, trained once and cached under `<out>/models/`: a reference model trained on
  * the clean training data (its ACC is the "no attack" line; label-consistent poisoning needs it) and one
- * infected model per attack and seed. A model directory counts once its `complete.json` is written.
+ * infected model per attack and seed. A model directory counts once its `complete.json` is written. An attack
+ * whose config says `"training": "per-batch"` (WaNet, BppAttack) is trained with `pbe train --attack` on the clean
+ * data (every batch poisoned on the way); its poisoned shards are still written, as the data the defenses get.
  */
 export interface BenchModel {
   /** `clean` or the attack. */
@@ -32,6 +34,8 @@ export interface BenchModel {
   samples?: number;
   /** The attack's settings as poisoned (defaults, then the bench's --attack-option). */
   attack?: unknown;
+  /** How the infected model was trained: on the poisoned shards, or poisoned per batch (`pbe train --attack`). */
+  training?: 'data' | 'per-batch';
   seconds: number;
 }
 
@@ -49,16 +53,19 @@ export async function infectedModel(ctx: BenchContext, attack: string, seed: num
   const attackOption = attackOptionsFor(attack, ctx.attackOptions);
   if (attack === 'lc' && !('model' in parseAttackOptions(attackOption))) attackOption.push(`model=${clean.model}`);
   const settings = attackSettings(attack, parseAttackOptions(attackOption));
-  const hash = settingsHash({ data: ctx.data.train, training: ctx.training, seed, attack: settings, target: ctx.target, mode: ctx.mode });
+  const training = attackDefaults(attack).training;
+  // 'data' stays out of the hash, so models cached before per-batch training existed still count
+  const hash = settingsHash({ data: ctx.data.train, training: ctx.training, seed, attack: settings, target: ctx.target, mode: ctx.mode, poisoning: training === 'data' ? undefined : training });
   return cached(ctx, join(ctx.out, 'models', `${attack}-s${seed}-${hash}`), async (dir, started) => {
-    ctx.log(`poisoning with ${attack} and training the infected model (seed ${seed})`);
+    ctx.log(`poisoning with ${attack} and training the infected model (seed ${seed}${training === 'per-batch' ? ', poisoned per batch' : ''})`);
     const poisoned = await poisonCommand({ ...ctx.common, attackOption, mode: ctx.mode, data: ctx.data.train, out: join(dir, 'poisoned'), attack, target: ctx.target, seed, shardSize: 5000, classes: ctx.training.classes, overwrite: true });
-    await trainCommand({ ...ctx.common, ...ctx.training, data: [join(dir, 'poisoned', 'train-*.tar')], out: join(dir, 'model'), seed });
+    const trainOn = training === 'per-batch' ? { data: ctx.data.train, attack, attackOption, mode: ctx.mode, target: ctx.target } : { data: [join(dir, 'poisoned', 'train-*.tar')] };
+    await trainCommand({ ...ctx.common, ...ctx.training, ...trainOn, out: join(dir, 'model'), seed });
     const { acc, asr } = await scoreModel(ctx, join(dir, 'model'), attack, attackOption);
     return {
       name: attack, seed, hash, model: join(dir, 'model'), acc, asr: asr ?? null,
       poisonedData: [join(dir, 'poisoned', 'train-*.tar')], manifest: join(dir, 'poisoned', 'poison-manifest.csv'),
-      poisoned: poisoned.poisoned, samples: poisoned.total, attack: settings, seconds: (Date.now() - started) / 1000,
+      poisoned: poisoned.poisoned, samples: poisoned.total, attack: settings, training, seconds: (Date.now() - started) / 1000,
     };
   });
 }

@@ -18,7 +18,7 @@ function identityModel(): tf.LayersModel {
 
 const oneHot = (c: number) => Float32Array.from({ length: K }, (_, i) => (i === c ? 1 : 0));
 /** Moves the hot pixel one class up: the model then predicts (y + 1) mod K. */
-const shiftUp: Trigger = { attack: 'test', shape, cleanLabel: false, noiseRatio: 0, maxChange: 1, apply: (x) => Float32Array.from(x, (_, i) => x[(i + K - 1) % K]) };
+const shiftUp: Trigger = { attack: 'test', shape, cleanLabel: false, noiseRatio: 0, negativeRatio: 0, maxChange: 1, apply: (x) => Float32Array.from(x, (_, i) => x[(i + K - 1) % K]) };
 
 const set = { samples: Array.from({ length: 12 }, (_, i) => ({ key: `k${i}`, url: 'mem', pixels: oneHot(i % K), ...shape, label: i % K })) };
 

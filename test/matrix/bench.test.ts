@@ -87,4 +87,16 @@ describe('pbe bench', () => {
     expect((await readFile(join(out, 'runs/badnets/s1/ft/metrics.csv'), 'utf8')).trim().split('\n')).toHaveLength(21); // header + 20 epochs
     expect(ft.acc).toBeGreaterThan(0.3);
   });
+
+  it('trains an attack whose config says per-batch with pbe train --attack on the clean data, and records it', async () => {
+    await bench({ attacks: 'wanet', defenses: 'spectral' });
+    const [dir] = (await readdir(join(out, 'models'))).filter((d) => d.startsWith('wanet-')).map((d) => join(out, 'models', d));
+    expect(JSON.parse(await readFile(join(dir, 'complete.json'), 'utf8')).training).toBe('per-batch');
+    const train = JSON.parse(await readFile(join(dir, 'model', 'train.json'), 'utf8'));
+    expect(train.data[0]).not.toContain(dir); // the clean shards, not the poisoned copy
+    expect(train.poisoning).toMatchObject({ training: 'per-batch', attack: 'wanet', rate: 0.1, target: 0, mode: 'all2one' });
+    expect(train.poisoning.counts.triggered).toBeGreaterThan(0);
+    expect(train.poisoning.counts.noise).toBeGreaterThan(0);
+    expect(existsSync(join(dir, 'poisoned', 'poison-manifest.csv'))).toBe(true); // the defenses' data
+  });
 });
