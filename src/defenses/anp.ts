@@ -132,6 +132,8 @@ export function neuronLayers(model: tf.LayersModel): NeuronLayer[] {
   const bn = model.layers.filter((l) => l.getClassName() === 'BatchNormalization');
   if (bn.length > 0) {
     return bn.map((layer) => {
+      const { axis } = layer.getConfig() as { axis: number };
+      if (axis !== -1 && axis !== (layer.input as tf.SymbolicTensor).shape.length - 1) throw modelError(model.name, `anp masks the channels of BatchNormalization on the last axis, and ${layer.name} normalises axis ${axis}`);
       const gamma = layer.weights.find((w) => /gamma/.test(w.originalName));
       if (!gamma) throw modelError(model.name, `anp masks BatchNormalization scales, and ${layer.name} has none (scale: false)`);
       return { layer, scale: gamma, shift: layer.weights.find((w) => /beta/.test(w.originalName)) ?? null, size: gamma.shape[0] as number };
@@ -141,47 +143,71 @@ export function neuronLayers(model: tf.LayersModel): NeuronLayer[] {
   const layers = model.layers.filter((l) => l.getClassName() === 'Conv2D' || (l.getClassName() === 'Dense' && l !== dense[dense.length - 1]));
   if (layers.length === 0) throw modelError(model.name, 'anp needs BatchNormalization, Conv2D or hidden Dense layers, and the model has none');
   return layers.map((layer) => {
+    const { dataFormat } = layer.getConfig() as { dataFormat?: string };
+    const rank = (layer.input as tf.SymbolicTensor).shape.length;
+    if (dataFormat === 'channelsFirst' || (layer.getClassName() === 'Dense' && rank !== 2)) throw modelError(model.name, `anp masks channels-last Conv2D and Dense layers on flat inputs, and ${layer.name} is neither`);
     const [kernel, bias] = layer.weights;
     return { layer, scale: kernel, shift: bias ?? null, size: kernel.shape[kernel.shape.length - 1] as number };
   });
 }
 
 /**
- * ∂CE/∂(scale multiplier) and ∂CE/∂(shift multiplier) of every neuron, with the layers' weights set to
- * scale·a and shift·b (a, b per neuron); the weights are put back to `originals` afterwards.
+ * Runs `f` with every neuron layer computed with its scale weight times s and its shift weight times t (per
+ * neuron), by replacing the layer's call: Conv2D and Dense run as conv/matMul, z·s + bias·t, activation (not
+ * TF.js's fused kernel, whose gradient computes the kernel's gradient too); BN as (out − beta)·s + beta·t. The
+ * model's weights are never written, and gradients in s and t need no gradient of a kernel.
  */
-function multiplierGrads(model: tf.LayersModel, layers: NeuronLayer[], originals: tf.Tensor[][], a: Float32Array[], b: Float32Array[] | null, x: tf.Tensor4D, y: tf.Tensor2D): { ga: Float32Array[]; gb: Float32Array[] } {
-  const ga: Float32Array[] = [];
-  const gb: Float32Array[] = [];
-  tf.tidy(() => {
-    layers.forEach((l, i) => {
-      l.scale.write(originals[i][0].mul(tf.tensor1d(a[i])));
-      if (l.shift) l.shift.write(b ? originals[i][1].mul(tf.tensor1d(b[i])) : originals[i][1]);
-    });
-    const vars = layers.flatMap((l) => (l.shift ? [l.scale, l.shift] : [l.scale])).map((w) => w.read() as tf.Variable);
-    const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: false }) as tf.Tensor) as tf.Scalar, vars);
-    let v = 0;
-    layers.forEach((l, i) => {
-      const reduce = (g: tf.Tensor, w: tf.Tensor) => (g.mul(w).reshape([-1, l.size]).sum(0).dataSync() as Float32Array);
-      ga.push(reduce(grads[vars[v++].name], originals[i][0]));
-      gb.push(l.shift ? reduce(grads[vars[v++].name], originals[i][1]) : new Float32Array(l.size));
-    });
-    layers.forEach((l, i) => {
-      l.scale.write(originals[i][0]);
-      if (l.shift) l.shift.write(originals[i][1]);
-    });
+function withMultipliers<T>(layers: NeuronLayer[], s: tf.Tensor[], t: tf.Tensor[], f: () => T): T {
+  const restore = layers.map((l, i) => {
+    const layer = l.layer as unknown as { call: tf.layers.Layer['call']; activation: { apply(z: tf.Tensor): tf.Tensor } };
+    const call = layer.call;
+    const shift = () => l.shift?.read();
+    if (l.layer.getClassName() === 'BatchNormalization') {
+      layer.call = (inputs, kwargs) => {
+        const out = call.call(l.layer, inputs, kwargs) as tf.Tensor;
+        const beta = shift();
+        return beta ? out.sub(beta).mul(s[i]).add(beta.mul(t[i])) : out.mul(s[i]);
+      };
+    } else {
+      const { strides, padding, dilationRate } = l.layer.getConfig() as { strides: [number, number]; padding: 'same' | 'valid'; dilationRate: [number, number] };
+      const linear = l.layer.getClassName() === 'Conv2D'
+        ? (h: tf.Tensor) => tf.conv2d(h as tf.Tensor4D, l.scale.read() as tf.Tensor4D, strides, padding, 'NHWC', dilationRate)
+        : (h: tf.Tensor) => tf.matMul(h as tf.Tensor2D, l.scale.read() as tf.Tensor2D);
+      layer.call = (inputs) => {
+        const z = linear(Array.isArray(inputs) ? inputs[0] : inputs).mul(s[i]);
+        const bias = shift();
+        return layer.activation.apply(bias ? z.add(bias.mul(t[i])) : z);
+      };
+    }
+    return () => void (layer.call = call);
   });
-  return { ga, gb };
+  try {
+    return f();
+  } finally {
+    restore.forEach((r) => r());
+  }
+}
+
+/** CE and its gradients in every neuron's scale multiplier (a) and shift multiplier (b). */
+function multiplierGrads(model: tf.LayersModel, layers: NeuronLayer[], a: Float32Array[], b: Float32Array[], x: tf.Tensor4D, y: tf.Tensor2D): { ga: Float32Array[]; gb: Float32Array[]; loss: number } {
+  return tf.tidy(() => {
+    const inputs = [...a, ...b].map((v) => tf.tensor1d(v));
+    const n = layers.length;
+    const { value, grads } = tf.valueAndGrads((...st: tf.Tensor[]) =>
+      withMultipliers(layers, st.slice(0, n), st.slice(n), () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: false }) as tf.Tensor) as tf.Scalar),
+    )(inputs);
+    return { ga: grads.slice(0, n).map((g) => g.dataSync() as Float32Array), gb: grads.slice(n).map((g) => g.dataSync() as Float32Array), loss: value.dataSync()[0] };
+  });
 }
 
 /**
  * One ANP batch (steps 1 and 2 above) on x, y: updates `state.masks` and `state.momentum` in place. `noise` gives
- * the initial δ and ξ (uniform in ±eps in a run; fixed in tests). Returns the natural (unperturbed) loss.
+ * the initial δ and ξ (uniform in ±eps in a run; fixed in tests). Returns the natural loss (at the masks before the
+ * update).
  */
-export function anpMaskStep(model: tf.LayersModel, layers: NeuronLayer[], state: MaskState, x: tf.Tensor4D, labels: Int32Array, config: Pick<AnpConfig, 'eps' | 'steps' | 'alpha' | 'maskLr' | 'maskMomentum'>, noise: { delta: Float32Array[]; xi: Float32Array[] }): void {
+export function anpMaskStep(model: tf.LayersModel, layers: NeuronLayer[], state: MaskState, x: tf.Tensor4D, labels: Int32Array, config: Pick<AnpConfig, 'eps' | 'steps' | 'alpha' | 'maskLr' | 'maskMomentum'>, noise: { delta: Float32Array[]; xi: Float32Array[] }): number {
   const numClasses = model.outputs[0].shape[1] as number;
   const y = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses).toFloat() as tf.Tensor2D);
-  const originals = layers.map((l) => (l.shift ? [l.scale.read().clone(), l.shift.read().clone()] : [l.scale.read().clone()]));
   try {
     const { eps, steps, alpha } = config;
     const { delta, xi } = noise;
@@ -191,20 +217,20 @@ export function anpMaskStep(model: tf.LayersModel, layers: NeuronLayer[], state:
     let rob: Float32Array[] | null = null;
     if (eps > 0) {
       for (let s = 0; s < steps; s++) {
-        const { ga, gb } = multiplierGrads(model, layers, originals, plus(state.masks, delta), plus(ones, xi), x, y);
+        const { ga, gb } = multiplierGrads(model, layers, plus(state.masks, delta), plus(ones, xi), x, y);
         delta.forEach((d, i) => d.forEach((v, k) => (d[k] = clip(v + (eps / steps) * Math.sign(ga[i][k]), -eps, eps))));
         xi.forEach((d, i) => d.forEach((v, k) => (d[k] = clip(v + (eps / steps) * Math.sign(gb[i][k]), -eps, eps))));
       }
-      rob = multiplierGrads(model, layers, originals, plus(state.masks, delta), plus(ones, xi), x, y).ga;
+      rob = multiplierGrads(model, layers, plus(state.masks, delta), plus(ones, xi), x, y).ga;
     }
-    const nat = multiplierGrads(model, layers, originals, state.masks, null, x, y).ga;
+    const { ga: nat, loss } = multiplierGrads(model, layers, state.masks, ones, x, y);
     const grad = nat.map((g, i) => g.map((v, k) => (rob ? alpha * v + (1 - alpha) * rob[i][k] : v)));
     // SGD with momentum as PyTorch's (the first step's buffer is the gradient), then the masks clipped to [0, 1]
     state.momentum = state.momentum ? state.momentum.map((buf, i) => buf.map((v, k) => config.maskMomentum * v + grad[i][k])) : grad;
     state.masks = state.masks.map((m, i) => m.map((v, k) => clip(v - config.maskLr * state.momentum![i][k], 0, 1)));
+    return loss;
   } finally {
     y.dispose();
-    tf.dispose(originals.flat());
   }
 }
 
@@ -218,8 +244,7 @@ function maskTrainer(model: tf.LayersModel, layers: NeuronLayer[], state: MaskSt
       const noise = { delta: uniform(), xi: uniform() };
       const x = tf.tensor4d(b.x, b.shape);
       try {
-        const loss = tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(b.labels, 'int32'), model.outputs[0].shape[1] as number).toFloat(), maskedLogits(model, layers, state.masks, x)).dataSync()[0]);
-        anpMaskStep(model, layers, state, x, b.labels, config, noise);
+        const loss = anpMaskStep(model, layers, state, x, b.labels, config, noise);
         state.iteration++;
         return { loss };
       } finally {
@@ -227,17 +252,6 @@ function maskTrainer(model: tf.LayersModel, layers: NeuronLayer[], state: MaskSt
       }
     },
   };
-}
-
-/** The logits of the masked model (scale weights times the masks), weights restored afterwards. */
-function maskedLogits(model: tf.LayersModel, layers: NeuronLayer[], masks: Float32Array[], x: tf.Tensor4D): tf.Tensor {
-  return tf.tidy(() => {
-    const originals = layers.map((l) => l.scale.read().clone());
-    layers.forEach((l, i) => l.scale.write(originals[i].mul(tf.tensor1d(masks[i]))));
-    const logits = model.predict(x) as tf.Tensor;
-    layers.forEach((l, i) => l.scale.write(originals[i]));
-    return logits;
-  });
 }
 
 /** The neurons to prune: mask ≤ threshold, or the `fraction` of all neurons with the lowest masks. */
