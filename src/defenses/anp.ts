@@ -5,6 +5,7 @@ import { modelError } from '../errors.js';
 import type { Trainer } from '../pipeline/engine.js';
 import { createRng } from '../pipeline/random.js';
 import type { Batch } from '../stages/batch-types.js';
+import { evaluate, loadEvalSet } from '../eval/evaluate.js';
 import { describeFineTune, fineTune, givenLabels, loadDefenseConfig, requireClean, runPhases, type Defense, type DefenseContext, type FineTuneSpec } from './defense.js';
 
 /**
@@ -46,9 +47,10 @@ const schema = z.object({
   alpha: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
   maskLr: schemaParts.positive,
   maskMomentum: z.number({ error: 'a number in [0, 1)' }).min(0, { error: 'a number in [0, 1)' }).lt(1, { error: 'a number in [0, 1)' }),
-  pruneBy: z.enum(['threshold', 'fraction'], { error: '"threshold" or "fraction"' }),
+  pruneBy: z.enum(['threshold', 'fraction', 'accuracy'], { error: '"threshold", "fraction" or "accuracy"' }),
   threshold: z.number({ error: 'a number in [0, 1]' }).min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
   fraction: schemaParts.fraction,
+  maxAccuracyDrop: schemaParts.fraction,
 });
 export type AnpConfig = z.infer<typeof schema>;
 
@@ -91,19 +93,34 @@ export const anp: Defense<AnpConfig> = {
       // the model's weights do not change while the masks learn: no per-epoch ACC/ASR
       (run) => fineTune(model, spec(ctx, config, epochs, model, layers, state), { ...run, evaluate: undefined }),
     ]);
-    const pruned = choosePruned(layers, state.masks, config);
-    prune(layers, pruned);
-    const total = layers.reduce((n, l) => n + l.size, 0);
-    ctx.log(`anp: pruned ${pruned.length} of ${total} neurons (${config.pruneBy} ${config.pruneBy === 'threshold' ? config.threshold : config.fraction}) after ${epochs * state.batchesPerEpoch} mask batches`);
-    return {
-      rows, pipeline,
-      info: {
-        layers: layers.map((l) => l.layer.name),
-        masks: Object.fromEntries(layers.map((l, i) => [l.layer.name, Array.from(state.masks[i], (v) => Math.round(v * 1e4) / 1e4)])),
-        pruned: pruned.map(({ layer, neuron }) => ({ layer: layers[layer].layer.name, neuron, mask: state.masks[layer][neuron] })),
-        neurons: total,
-      },
-    };
+    const originals = layers.map((l) => l.scale.read().clone());
+    try {
+      const clean = config.pruneBy === 'accuracy' ? await loadEvalSet(requireClean(ctx, 'anp').samples().output) : null;
+      const cleanAccuracy = clean
+        ? (neurons: Neuron[]) => {
+            prune(layers, originals, neurons);
+            return evaluate(model, clean).acc;
+          }
+        : undefined;
+      const pruned = choosePruned(state.masks, config, cleanAccuracy);
+      const accuracy = cleanAccuracy && { before: cleanAccuracy([]), after: cleanAccuracy(pruned) };
+      prune(layers, originals, pruned);
+      const total = layers.reduce((n, l) => n + l.size, 0);
+      const rule = { threshold: `mask <= ${config.threshold}`, fraction: `the lowest ${config.fraction} of masks`, accuracy: `clean-set accuracy ${accuracy?.before} -> ${accuracy?.after}, at most ${config.maxAccuracyDrop} lower` }[config.pruneBy];
+      ctx.log(`anp: pruned ${pruned.length} of ${total} neurons (${rule}) after ${epochs * state.batchesPerEpoch} mask batches`);
+      return {
+        rows, pipeline,
+        info: {
+          layers: layers.map((l) => l.layer.name),
+          masks: Object.fromEntries(layers.map((l, i) => [l.layer.name, Array.from(state.masks[i], (v) => Math.round(v * 1e4) / 1e4)])),
+          pruned: pruned.map(({ layer, neuron }) => ({ layer: layers[layer].layer.name, neuron, mask: state.masks[layer][neuron] })),
+          neurons: total,
+          cleanAccuracy: accuracy ?? null,
+        },
+      };
+    } finally {
+      tf.dispose(originals);
+    }
   },
   describe: (model, ctx, config) => {
     const layers = neuronLayers(model);
@@ -254,22 +271,33 @@ function maskTrainer(model: tf.LayersModel, layers: NeuronLayer[], state: MaskSt
   };
 }
 
-/** The neurons to prune: mask ≤ threshold, or the `fraction` of all neurons with the lowest masks. */
-export function choosePruned(layers: NeuronLayer[], masks: Float32Array[], config: Pick<AnpConfig, 'pruneBy' | 'threshold' | 'fraction'>): { layer: number; neuron: number }[] {
+export type Neuron = { layer: number; neuron: number };
+
+/**
+ * The neurons to prune: mask ≤ threshold; the `fraction` of all neurons with the lowest masks; or ("accuracy") the
+ * neurons in increasing mask order for as long as `cleanAccuracy` of the model with them pruned stays at least the
+ * unpruned model's minus `maxAccuracyDrop` (stopping at the first neuron that would take it below).
+ */
+export function choosePruned(masks: Float32Array[], config: Pick<AnpConfig, 'pruneBy' | 'threshold' | 'fraction' | 'maxAccuracyDrop'>, cleanAccuracy?: (pruned: Neuron[]) => number): Neuron[] {
   const all = masks.flatMap((m, layer) => Array.from(m, (value, neuron) => ({ layer, neuron, value })));
   // masks are float32: 0.2 as a mask is 0.2000000030, and is pruned at threshold 0.2 (BackdoorBench compares 4-decimal text)
   if (config.pruneBy === 'threshold') return all.filter((n) => n.value <= Math.fround(config.threshold)).map(({ layer, neuron }) => ({ layer, neuron }));
-  all.sort((a, b) => a.value - b.value || a.layer - b.layer || a.neuron - b.neuron);
-  return all.slice(0, Math.floor(all.length * config.fraction)).map(({ layer, neuron }) => ({ layer, neuron }));
+  const order = all.sort((a, b) => a.value - b.value || a.layer - b.layer || a.neuron - b.neuron).map(({ layer, neuron }) => ({ layer, neuron }));
+  if (config.pruneBy === 'fraction') return order.slice(0, Math.floor(all.length * config.fraction));
+  if (!cleanAccuracy) throw new Error('choosePruned: pruneBy "accuracy" needs cleanAccuracy');
+  const floor = cleanAccuracy([]) - config.maxAccuracyDrop;
+  let k = 0;
+  while (k < order.length && cleanAccuracy(order.slice(0, k + 1)) >= floor) k++;
+  return order.slice(0, k);
 }
 
-/** Zeroes the scale weight (gamma, or the kernel column) of each pruned neuron. */
-function prune(layers: NeuronLayer[], pruned: { layer: number; neuron: number }[]): void {
+/** Sets the scale weight (gamma, or the kernel column) of each pruned neuron to zero, the others to `originals`. */
+function prune(layers: NeuronLayer[], originals: tf.Tensor[], pruned: Neuron[]): void {
   layers.forEach((l, i) => {
     const keep = new Float32Array(l.size).fill(1);
     for (const p of pruned) if (p.layer === i) keep[p.neuron] = 0;
     tf.tidy(() => {
-      l.scale.write(l.scale.read().mul(tf.tensor1d(keep)));
+      l.scale.write(originals[i].mul(tf.tensor1d(keep)));
     });
   });
 }

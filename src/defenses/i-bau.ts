@@ -44,7 +44,7 @@ const schema = z.object({
   batchSize: schemaParts.positiveInt,
   rounds: schemaParts.positiveInt,
   optimizer: z.object({ lr: schemaParts.positive, beta1: schemaParts.fraction, beta2: schemaParts.fraction }),
-  perturbation: z.object({ lr: schemaParts.positive, regularization: schemaParts.nonNegative, passes: schemaParts.positiveInt }),
+  perturbation: z.object({ lr: schemaParts.positive, regularization: schemaParts.nonNegative, passes: schemaParts.positiveInt, radius: schemaParts.positive.nullable() }),
   hypergradient: z.object({ iterations: schemaParts.positiveInt, innerLr: schemaParts.positive, fdStep: schemaParts.positive }),
   portion: schemaParts.fraction,
 });
@@ -170,7 +170,13 @@ async function innerMax(model: tf.LayersModel, ctx: DefenseContext, config: IBau
     }
     if (pending.length > 0) step();
   }
-  return delta ?? new Float32Array(0);
+  return projectL2(delta ?? new Float32Array(0), config.perturbation.radius ?? Infinity);
+}
+
+/** δ · min(1, radius / ‖δ‖₂): the projection onto the L2 ball (commented out in the reference's defense.py). */
+export function projectL2(delta: Float32Array, radius: number): Float32Array {
+  const norm = l2(delta);
+  return norm > radius ? delta.map((v) => (v * radius) / norm) : delta;
 }
 
 /** The class the clean set plus δ is predicted as most, and its share (for a backdoored model: the target, often). */

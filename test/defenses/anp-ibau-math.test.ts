@@ -73,11 +73,21 @@ describe('anp', () => {
     m.dispose();
   });
 
-  it('prunes by threshold (mask <= t) or by the lowest fraction of all neurons', () => {
+  it('prunes by threshold (mask <= t), by the lowest fraction of all neurons, or in mask order while the clean accuracy holds', () => {
     const masks = [Float32Array.from([0.9, 0.1, 0.2]), Float32Array.from([0.05, 0.7, 0.3, 1])];
-    const layers = [{ size: 3 }, { size: 4 }] as never;
-    expect(choosePruned(layers, masks, { pruneBy: 'threshold', threshold: 0.2, fraction: 1 })).toEqual([{ layer: 0, neuron: 1 }, { layer: 0, neuron: 2 }, { layer: 1, neuron: 0 }]);
-    expect(choosePruned(layers, masks, { pruneBy: 'fraction', threshold: 0, fraction: 0.3 })).toEqual([{ layer: 1, neuron: 0 }, { layer: 0, neuron: 1 }]);
+    const rule = { threshold: 0.2, fraction: 0.3, maxAccuracyDrop: 0.05 };
+    expect(choosePruned(masks, { ...rule, pruneBy: 'threshold' })).toEqual([{ layer: 0, neuron: 1 }, { layer: 0, neuron: 2 }, { layer: 1, neuron: 0 }]);
+    expect(choosePruned(masks, { ...rule, pruneBy: 'fraction' })).toEqual([{ layer: 1, neuron: 0 }, { layer: 0, neuron: 1 }]);
+    // accuracy 0.9 unpruned; pruning costs 0.02 a neuron, except that the third in mask order (layer 0, neuron 2)
+    // costs 0.2: the rule stops before it even though later prefixes are not evaluated
+    const seen: number[] = [];
+    const accuracy = (pruned: { layer: number; neuron: number }[]) => {
+      seen.push(pruned.length);
+      return 0.9 - 0.02 * pruned.length - (pruned.some((n) => n.layer === 0 && n.neuron === 2) ? 0.2 : 0);
+    };
+    expect(choosePruned(masks, { ...rule, pruneBy: 'accuracy' }, accuracy)).toEqual([{ layer: 1, neuron: 0 }, { layer: 0, neuron: 1 }]);
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(choosePruned(masks, { ...rule, pruneBy: 'accuracy', maxAccuracyDrop: 0.03 }, accuracy)).toEqual([{ layer: 1, neuron: 0 }]);
   });
 });
 
