@@ -27,13 +27,14 @@ import { givenLabels, loadDefenseConfig, requireClean, runPhases, type Defense, 
  * differences of first-order gradients along v, at an L2 step of `hypergradient.fdStep`: H_δδ·v ≈
  * (∇_δL_in(δ+εv) − ∇_δL_in(δ−εv))/2ε and (∂²L_in/∂θ∂δ)·v ≈ (∇_θL_in(δ+εv) − ∇_θL_in(δ−εv))/2ε (exact up to O(ε²)
  * where the ReLUs keep their pattern; test/defenses/anp-ibau-math.test.ts checks them against PyTorch autograd).
- * x + δ is neither clipped to [0, 1] nor projected onto a ball, as the reference (its L2 projection is commented
- * out). The model runs in inference mode throughout (the reference calls model.eval() before the defense).
+ * x + δ is not clipped to [0, 1], and δ is projected onto an L2 ball only when `perturbation.radius` is set (null
+ * by default, as the reference, whose projection is commented out; measured in bench/results/anp-ibau-20k.md).
+ * The model runs in inference mode throughout (the reference calls model.eval() before the defense).
  *
  * Options (config/defenses/i-bau.json): rounds 5 (n_rounds), K 5, α 0.1, portion 0.01 (the reference's), Adam
  * betas 0.9/0.999, no weight decay; Adam lr 1e-3 (the authors' defense.py; BackdoorBench has 1e-4 over more
- * batches); batchSize 128; perturbation.lr 10 and regularization 0.001 (the reference's), perturbation.passes 1;
- * fdStep 0.01; seed. Departures: the outer pass visits the batches in a seeded shuffled order per round (the
+ * batches); batchSize 128; perturbation.lr 10 and regularization 0.001 (the reference's), perturbation.passes 1,
+ * perturbation.radius null; fdStep 0.01; seed. Departures: the outer pass visits the batches in a seeded shuffled order per round (the
  * reference's is fixed), and the perturbed samples of a batch are chosen by key (the reference draws them anew).
  *
  * Contract: the model is trained in place (same architecture); the current round's δ and the Adam state are in
