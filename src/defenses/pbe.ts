@@ -354,7 +354,7 @@ async function similarityPass(
   compute: Compute,
   corpus: Corpus,
   store: ScoreStore,
-  config: Pick<PurifyConfig, 'inference' | 'similarity'>,
+  config: Pick<PurifyConfig, 'inference' | 'similarity' | 'softmaxTemperature'>,
   log: PurifyOptions['log'],
   round: number,
   progress: ProgressSink,
@@ -362,7 +362,8 @@ async function similarityPass(
 ): Promise<Int32Array> {
   const started = performance.now();
   const k = store.numClasses;
-  const similarity = config.similarity === 'softmax' ? softmaxCosine : cosine;
+  const temperature = config.softmaxTemperature;
+  const similarity = config.similarity === 'softmax' ? (a: Float32Array, ao: number, b: Float32Array, bo: number, n: number) => softmaxCosine(a, ao, b, bo, n, temperature) : cosine;
   const predicted = new Int32Array(store.size);
   let done = 0;
   let unknown: Sample | undefined;

@@ -26,17 +26,17 @@ export function cosine(a: Float32Array, aOffset: number, b: Float32Array, bOffse
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
-/** cos(softmax(a), softmax(b)) of two length-k logit vectors stored at offsets in flat arrays. */
-export function softmaxCosine(a: Float32Array, aOffset: number, b: Float32Array, bOffset: number, k: number): number {
-  return cosine(softmax(a, aOffset, k), 0, softmax(b, bOffset, k), 0, k);
+/** cos(softmax(a / T), softmax(b / T)) of two length-k logit vectors stored at offsets in flat arrays. */
+export function softmaxCosine(a: Float32Array, aOffset: number, b: Float32Array, bOffset: number, k: number, temperature = 1): number {
+  return cosine(softmax(a, aOffset, k, temperature), 0, softmax(b, bOffset, k, temperature), 0, k);
 }
 
-function softmax(logits: Float32Array, offset: number, k: number): Float32Array {
+function softmax(logits: Float32Array, offset: number, k: number, temperature: number): Float32Array {
   let max = -Infinity;
   for (let i = 0; i < k; i++) max = Math.max(max, logits[offset + i]);
   const p = new Float32Array(k);
   let sum = 0;
-  for (let i = 0; i < k; i++) sum += p[i] = Math.exp(logits[offset + i] - max);
+  for (let i = 0; i < k; i++) sum += p[i] = Math.exp((logits[offset + i] - max) / temperature);
   for (let i = 0; i < k; i++) p[i] /= sum;
   return p;
 }

@@ -28,6 +28,13 @@ describe('softmaxCosine', () => {
     expect(softmaxCosine(a, 1, Float32Array.from([101, 103, 100.5]), 0, 3)).toBeCloseTo(expected, 5);
     expect(cosine(a, 1, Float32Array.from([101, 103, 100.5]), 0, 3)).not.toBeCloseTo(cosine(a, 1, b, 1, 3), 2);
   });
+  it('at temperature T is the softmax cosine of the logits divided by T', () => {
+    const a = Float32Array.from([7, 2, 0, -1]);
+    const b = Float32Array.from([0, 1, 3, 0.5]);
+    const scaled = (v: Float32Array) => v.map((x) => x / 4);
+    expect(softmaxCosine(a, 0, b, 0, 4, 4)).toBeCloseTo(softmaxCosine(scaled(a), 0, scaled(b), 0, 4), 6);
+    expect(softmaxCosine(a, 0, b, 0, 4, 4)).toBeGreaterThan(softmaxCosine(a, 0, b, 0, 4));
+  });
   it('an infected model sure of the target against a purified one sure of the true class is near 0, unlike logits', () => {
     const infected = Float32Array.from([9, 1, 2, 1, 0]);
     const purified = Float32Array.from([2, 1, 9, 1, 0]);
