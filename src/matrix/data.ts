@@ -10,7 +10,7 @@ import type { DataOptions } from '../sources/dataset.js';
 import { writeSamples } from '../sources/dataset.js';
 import { convertFashionMnist, fashionMnistSource } from '../sources/fashion-mnist.js';
 import type { Log } from '../cli/log.js';
-import { settingsHash } from './plan.js';
+import { outRelative, settingsHash } from './plan.js';
 
 /**
  * The data of a bench: training shards the attacks poison, the clean extra set held back from the same training
@@ -70,7 +70,7 @@ export async function prepareBenchData(o: BenchDataOptions): Promise<BenchData> 
  * shards whatever their order), into clean/; the rest goes to train/.
  */
 async function splitCleanSet(train: string[], o: BenchDataOptions): Promise<{ train: string[]; clean: string[]; trainSamples: number; cleanSamples: number }> {
-  const dir = join(o.out, 'data', `split-${settingsHash({ train, clean: o.cleanSamples })}`);
+  const dir = join(o.out, 'data', `split-${settingsHash({ train: outRelative(train, o.out), clean: o.cleanSamples })}`);
   const marker = join(dir, 'complete');
   const spec = { train: [join(dir, 'train-*.tar')], clean: [join(dir, 'clean-*.tar')] };
   if (existsSync(marker)) {

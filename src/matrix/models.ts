@@ -9,7 +9,7 @@ import { loadModel } from '../models/io.js';
 import { writeFileAtomic } from '../pipeline/atomic-write.js';
 import { attackDefaults, parseAttackOptions } from '../attacks/options.js';
 import type { BenchContext } from './context.js';
-import { attackOptionsFor, settingsHash } from './plan.js';
+import { attackOptionsFor, outRelative, settingsHash } from './plan.js';
 
 /**
  * The models a bench starts from, trained once and cached under `<out>/models/`: a reference model trained on
@@ -40,7 +40,7 @@ export interface BenchModel {
 }
 
 export async function cleanModel(ctx: BenchContext, seed: number): Promise<BenchModel> {
-  const hash = settingsHash({ data: ctx.data.train, training: ctx.training, seed });
+  const hash = settingsHash({ data: outRelative(ctx.data.train, ctx.out), training: ctx.training, seed });
   return cached(ctx, join(ctx.out, 'models', `clean-s${seed}-${hash}`), async (dir, started) => {
     ctx.log(`training the clean reference model (seed ${seed})`);
     await trainCommand({ ...ctx.common, ...ctx.training, data: ctx.data.train, out: join(dir, 'model'), seed });
@@ -55,7 +55,7 @@ export async function infectedModel(ctx: BenchContext, attack: string, seed: num
   const settings = attackSettings(attack, parseAttackOptions(attackOption));
   const training = attackDefaults(attack).training;
   // 'data' stays out of the hash, so models cached before per-batch training existed still count
-  const hash = settingsHash({ data: ctx.data.train, training: ctx.training, seed, attack: settings, target: ctx.target, mode: ctx.mode, poisoning: training === 'data' ? undefined : training });
+  const hash = settingsHash({ data: outRelative(ctx.data.train, ctx.out), training: ctx.training, seed, attack: settings, target: ctx.target, mode: ctx.mode, poisoning: training === 'data' ? undefined : training });
   return cached(ctx, join(ctx.out, 'models', `${attack}-s${seed}-${hash}`), async (dir, started) => {
     ctx.log(`poisoning with ${attack} and training the infected model (seed ${seed}${training === 'per-batch' ? ', poisoned per batch' : ''})`);
     const poisoned = await poisonCommand({ ...ctx.common, attackOption, mode: ctx.mode, data: ctx.data.train, out: join(dir, 'poisoned'), attack, target: ctx.target, seed, shardSize: 5000, classes: ctx.training.classes, overwrite: true });
@@ -85,9 +85,15 @@ export async function scoreModel(ctx: BenchContext, modelDir: string, attack?: s
 
 async function cached(ctx: BenchContext, dir: string, make: (dir: string, started: number) => Promise<BenchModel>): Promise<BenchModel> {
   const marker = join(dir, 'complete.json');
-  if (existsSync(marker)) return JSON.parse(await readFile(marker, 'utf8')) as BenchModel;
+  if (existsSync(marker)) return placed(dir, JSON.parse(await readFile(marker, 'utf8')) as BenchModel);
   await rm(dir, { recursive: true, force: true });
   const made = await make(dir, Date.now());
   await writeFileAtomic(marker, JSON.stringify(made, null, 2) + '\n');
   return made;
+}
+
+/** A cached model's files, under its directory wherever the bench's --out is now (it may have been moved). */
+function placed(dir: string, m: BenchModel): BenchModel {
+  const poisoned = m.poisonedData && { poisonedData: [join(dir, 'poisoned', 'train-*.tar')], manifest: join(dir, 'poisoned', 'poison-manifest.csv') };
+  return { ...m, model: join(dir, 'model'), ...poisoned };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { relative, resolve, sep } from 'node:path';
 import { usageError } from '../errors.js';
 
 /**
@@ -18,6 +19,12 @@ export function benchCells(attacks: readonly string[], defenses: readonly string
 }
 
 /** A short hash of a JSON value, the same for the same content whatever the key order. */
+/** Paths under the bench's `--out`, written relative to it for cache keys: a moved or copied bench keeps its cache. */
+export function outRelative(paths: readonly string[], out: string): string[] {
+  const root = resolve(out) + sep;
+  return paths.map((p) => (resolve(p).startsWith(root) ? `$OUT${sep}${relative(resolve(out), resolve(p))}` : p));
+}
+
 export function settingsHash(value: unknown): string {
   return createHash('sha256').update(stableJson(value)).digest('hex').slice(0, 12);
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,7 +57,10 @@ describe('pbe bench', () => {
     expect(ftRun.config.optimizer.lr).toBe(0.01);
   });
 
-  it('recomputes nothing when run again', async () => {
+  it('recomputes nothing when run again, also from a moved --out', async () => {
+    const moved = `${out}-moved`;
+    await rename(out, moved);
+    out = moved;
     const files = ['cells/badnets.ft.s1.json', 'cells/badnets.spectral.s1.json', 'runs/badnets/s1/ft/run.json', 'runs/badnets/s1/spectral/run.json'];
     const models = (await readdir(join(out, 'models'))).map((d) => join('models', d, 'complete.json'));
     expect(models).toHaveLength(2);
