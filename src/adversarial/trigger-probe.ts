@@ -33,7 +33,7 @@ export interface TriggerProbeOptions extends InversionOptions {
   refineSteps: number;
   /**
    * A class whose mask is at most this many times the flagged one's, with an anomaly index of its own at or above
-   * `anomalyThreshold` and the same success, ties with it: it is refined and unlearned too (1: no ties).
+   * `anomalyThreshold` and the same success, ties with it: it is refined and unlearned too (1: only an equal mask ties).
    */
   tieRatio: number;
 }
