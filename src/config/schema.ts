@@ -40,9 +40,9 @@ export const purifyConfigSchema = z
     batchSize: positiveInt,
     initialFraction: fraction,
     keepRatio: z.array(fraction, { error: 'an array of numbers in (0, 1]' }),
-    similarity: z.enum(['logits', 'softmax'], { error: '"logits" or "softmax"' }),
+    similarity: z.enum(['auto', 'logits', 'softmax'], { error: '"auto", "logits" or "softmax"' }),
     softmaxTemperature: positive,
-    keepWithin: z.enum(['all', 'predicted-class'], { error: '"all" or "predicted-class"' }),
+    keepWithin: z.enum(['auto', 'all', 'predicted-class'], { error: '"auto", "all" or "predicted-class"' }),
     rounds: z.array(roundSchema, { error: 'an array of rounds' }).min(1, { error: 'at least one round' }),
     pgd: z.object({
       eps: positiveOrAuto,

@@ -184,6 +184,8 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
   const controller = config.controller.mode === 'adaptive' ? new AdaptiveController(config, initialConcentration) : new ScheduleController(config);
   if (config.controller.mode === 'adaptive') log(`adaptive controller: adversarial share follows q from ${initialConcentration.toFixed(2)} (infected) down to ${config.controller.cleanConcentration} (clean)`);
 
+  const rule = purificationRule(config, state.backdoorSignal);
+  log(`data purification: ${rule.similarity} similarity, trusted share taken ${rule.keepWithin === 'predicted-class' ? 'within each class the model predicts' : 'over all data'}${config.similarity === 'auto' || config.keepWithin === 'auto' ? ` (auto: ${state.backdoorSignal ? 'a probe saw a backdoor' : 'no probe saw a backdoor, so as published'})` : ''}`);
   const optimizer = sgdMomentum(state.lr, config.optimizer.momentum);
   const unlearning = state.trigger && state.generators.includes('trigger-unlearning') && {
     triggers: [state.trigger, ...(state.tied ?? [])].map((t) => ({ target: t.target, mask: Float32Array.from(t.mask), pattern: Float32Array.from(t.pattern) })),
@@ -206,12 +208,12 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
         {
           onRoundEnd: async ({ round }) => {
             if (compute.workers > 0) compute.pool().refreshWeights(model);
-            const predicted = await similarityPass(compute, corpus, store, config, log, round, progress, opts.stop);
+            const predicted = await similarityPass(compute, corpus, store, { ...config, ...rule }, log, round, progress, opts.stop);
             const keep = controller.keepRatio(round);
-            const kept = config.keepWithin === 'predicted-class' ? topIndicesPerClass(store.similarities(), predicted, keep) : topIndices(store.similarities(), keep);
+            const kept = rule.keepWithin === 'predicted-class' ? topIndicesPerClass(store.similarities(), predicted, keep) : topIndices(store.similarities(), keep);
             state.trusted = kept.map((i) => store.keys[i]);
             state.store = store.snapshot();
-            const within = config.keepWithin === 'predicted-class' ? ' within each class the model now predicts' : '';
+            const within = rule.keepWithin === 'predicted-class' ? ' within each class the model now predicts' : '';
             if (round < controller.rounds - 1) log(`round ${round}: next trusted set is the top ${keep} by similarity${within} (${state.trusted.length} samples)`);
           },
         },
@@ -345,6 +347,23 @@ function pickEps(model: tf.LayersModel, probeImages: ProbeImages, store: ScoreSt
   return { eps, epsReason: reason, probe };
 }
 
+export interface PurificationRule {
+  similarity: 'logits' | 'softmax';
+  keepWithin: 'all' | 'predicted-class';
+}
+
+/**
+ * The data purification a run uses. "auto" (the default of both fields) takes softmax similarity within predicted
+ * classes when a probe saw a backdoor (WaNet: ASR 30.6% -> 2.5%), and the authors' logits over all data when none
+ * did: on a clean model the new rule cost 2.2 points of ACC (88.4 -> 86.2), the authors' 0.6.
+ */
+export function purificationRule(config: Pick<PurifyConfig, 'similarity' | 'keepWithin'>, backdoorSignal: boolean): PurificationRule {
+  return {
+    similarity: config.similarity === 'auto' ? (backdoorSignal ? 'softmax' : 'logits') : config.similarity,
+    keepWithin: config.keepWithin === 'auto' ? (backdoorSignal ? 'predicted-class' : 'all') : config.keepWithin,
+  };
+}
+
 function initialTrustedSet(store: ScoreStore, fraction: number, seed: number): Set<string> {
   const draws = Float32Array.from(store.keys, (k) => hashUniform(k, seed));
   return new Set(topIndices(draws, fraction).map((i) => store.keys[i]));
@@ -354,7 +373,7 @@ async function similarityPass(
   compute: Compute,
   corpus: Corpus,
   store: ScoreStore,
-  config: Pick<PurifyConfig, 'inference' | 'similarity' | 'softmaxTemperature'>,
+  config: Pick<PurifyConfig, 'inference' | 'softmaxTemperature'> & Pick<PurificationRule, 'similarity'>,
   log: PurifyOptions['log'],
   round: number,
   progress: ProgressSink,
