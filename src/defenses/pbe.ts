@@ -68,6 +68,8 @@ export interface PurifyResult {
   pipeline: string;
   /** The samples flagged as poisoned by the run's own threshold on the final suspicion. */
   flag: Flag;
+  /** The data purification the run used (config `similarity` and `keepWithin`, "auto" resolved). */
+  purification: PurificationRule;
   /** What trigger inversion found, and which generators the run used. */
   findings: Pick<PbeState, 'trigger' | 'inversion' | 'inversionReason' | 'suspects' | 'generators' | 'backdoorSignal'> & {
     tied: RecoveredTrigger[];
@@ -235,7 +237,7 @@ async function runPbe(model: tf.LayersModel, corpus: Corpus, opts: PurifyOptions
     const perturbation = state.perturbation ?? null;
     const universal = state.universal ?? [];
     const universalReason = state.universalReason ?? 'universal probe not run';
-    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, findings: { trigger, tied, inversion, inversionReason, suspects, generators, backdoorSignal, perturbation, universal, universalReason } };
+    return { store, trusted: new Set(state.trusted), eps, lr, epsReason, probe, rows, pipeline, flag, purification: rule, findings: { trigger, tied, inversion, inversionReason, suspects, generators, backdoorSignal, perturbation, universal, universalReason } };
   } finally {
     optimizer.dispose();
     store.close(); // what the run returns (similarities, keys, labels) stays readable
@@ -472,6 +474,7 @@ export const pbe: Defense<PurifyConfig> = {
           perturbation: findings.perturbation && { target: findings.perturbation.target, norm: findings.perturbation.norm, success: findings.perturbation.success },
         },
         generators: findings.generators,
+        purification: result.purification,
         backdoorSignal: findings.backdoorSignal,
         suspects: findings.suspects.length,
         flag: { method: findings.backdoorSignal ? 'otsu-chord' : 'none (no backdoor signal)', threshold: Number.isFinite(flag.threshold) ? flag.threshold : null, count: flag.count },

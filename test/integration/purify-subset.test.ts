@@ -112,6 +112,7 @@ describe('pbe end to end on the committed subset (Blend)', () => {
     expect(after.acc, measured).toBeGreaterThan(before.acc - 0.12);
     const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
     expect(run.generators).toEqual(['trigger-unlearning']);
+    expect(run.purification).toEqual({ similarity: 'softmax', keepWithin: 'predicted-class' }); // auto, with a backdoor seen
     expect(run.flag.count).toBe(result!.flag.count);
     expect(result!.flag.count).toBeGreaterThan(0);
   }, 600_000);
