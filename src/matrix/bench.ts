@@ -12,7 +12,7 @@ import { cellConfigHash, runCell, storedCell, type CellResult } from './cell.js'
 import type { BenchContext } from './context.js';
 import { prepareBenchData, type BenchDataOptions } from './data.js';
 import { cleanModel, infectedModel, type BenchModel } from './models.js';
-import { benchCells, settingsHash, type Cell } from './plan.js';
+import { benchCells, outRelative, settingsHash, type Cell } from './plan.js';
 import { readCached, writeBenchTables } from './tables.js';
 
 /**
@@ -60,7 +60,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   ];
 
   const indexPath = join(o.out, 'bench.json');
-  const base = settingsHash({ train: data.train, training: o.training, target: o.target, mode: o.mode });
+  const base = settingsHash({ train: outRelative(data.train, o.out), training: o.training, target: o.target, mode: o.mode });
   const stored: BenchIndex | undefined = existsSync(indexPath) ? JSON.parse(await readFile(indexPath, 'utf8')) : undefined;
   const index: BenchIndex = stored?.base === base ? stored : { base, models: {} };
   const remember = async (m: BenchModel) => {

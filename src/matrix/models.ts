@@ -9,7 +9,7 @@ import { loadModel } from '../models/io.js';
 import { writeFileAtomic } from '../pipeline/atomic-write.js';
 import { attackDefaults, parseAttackOptions } from '../attacks/options.js';
 import type { BenchContext } from './context.js';
-import { attackOptionsFor, outRelative, settingsHash } from './plan.js';
+import { attackOptionsFor, outRelative, outRelativeSettings, settingsHash } from './plan.js';
 
 /**
  * The models a bench starts from, trained once and cached under `<out>/models/`: a reference model trained on
@@ -55,7 +55,7 @@ export async function infectedModel(ctx: BenchContext, attack: string, seed: num
   const settings = attackSettings(attack, parseAttackOptions(attackOption));
   const training = attackDefaults(attack).training;
   // 'data' stays out of the hash, so models cached before per-batch training existed still count
-  const hash = settingsHash({ data: outRelative(ctx.data.train, ctx.out), training: ctx.training, seed, attack: settings, target: ctx.target, mode: ctx.mode, poisoning: training === 'data' ? undefined : training });
+  const hash = settingsHash({ data: outRelative(ctx.data.train, ctx.out), training: ctx.training, seed, attack: outRelativeSettings(settings, ctx.out), target: ctx.target, mode: ctx.mode, poisoning: training === 'data' ? undefined : training });
   return cached(ctx, join(ctx.out, 'models', `${attack}-s${seed}-${hash}`), async (dir, started) => {
     ctx.log(`poisoning with ${attack} and training the infected model (seed ${seed}${training === 'per-batch' ? ', poisoned per batch' : ''})`);
     const poisoned = await poisonCommand({ ...ctx.common, attackOption, mode: ctx.mode, data: ctx.data.train, out: join(dir, 'poisoned'), attack, target: ctx.target, seed, shardSize: 5000, classes: ctx.training.classes, overwrite: true });

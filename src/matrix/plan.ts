@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { relative, resolve, sep } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { usageError } from '../errors.js';
 
 /**
@@ -18,13 +18,20 @@ export function benchCells(attacks: readonly string[], defenses: readonly string
   return seeds.flatMap((seed) => attacks.flatMap((attack) => defenses.map((defense) => ({ attack, defense, seed }))));
 }
 
-/** A short hash of a JSON value, the same for the same content whatever the key order. */
 /** Paths under the bench's `--out`, written relative to it for cache keys: a moved or copied bench keeps its cache. */
 export function outRelative(paths: readonly string[], out: string): string[] {
   const root = resolve(out) + sep;
   return paths.map((p) => (resolve(p).startsWith(root) ? `$OUT${sep}${relative(resolve(out), resolve(p))}` : p));
 }
 
+/** An attack's settings with absolute paths among its options (lc's clean model, cached under `--out`) made out-relative. */
+export function outRelativeSettings<T extends { options: unknown }>(settings: T, out: string): T {
+  if (!settings.options || typeof settings.options !== 'object') return settings;
+  const options = Object.entries(settings.options as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' && isAbsolute(v) ? outRelative([v], out)[0] : v]);
+  return { ...settings, options: Object.fromEntries(options) };
+}
+
+/** A short hash of a JSON value, the same for the same content whatever the key order. */
 export function settingsHash(value: unknown): string {
   return createHash('sha256').update(stableJson(value)).digest('hex').slice(0, 12);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { averagePrecision } from '../../src/eval/roc.js';
-import { attackOptionsFor, benchCells, parseSeeds, pickNames, settingsHash } from '../../src/matrix/plan.js';
+import { attackOptionsFor, benchCells, outRelative, outRelativeSettings, parseSeeds, pickNames, settingsHash } from '../../src/matrix/plan.js';
 import { benchMarkdown, benchRows } from '../../src/matrix/tables.js';
 import type { CellResult } from '../../src/matrix/cell.js';
 import type { BenchModel } from '../../src/matrix/models.js';
@@ -14,6 +14,15 @@ describe('bench plan', () => {
     expect(settingsHash({ a: 1, b: { c: [1, 2], d: 'x' } })).toBe(settingsHash({ b: { d: 'x', c: [1, 2] }, a: 1 }));
     expect(settingsHash({ a: 1, b: { c: [1, 2] } })).not.toBe(settingsHash({ a: 1, b: { c: [2, 1] } }));
     expect(settingsHash({ a: 1, b: undefined })).toBe(settingsHash({ a: 1 }));
+  });
+
+  it('writes paths under --out relative to it, so a moved bench hashes the same, and leaves other paths alone', () => {
+    expect(outRelative(['/a/out/data/train-*.tar', '/b/shards/x.tar'], '/a/out')).toEqual(['$OUT/data/train-*.tar', '/b/shards/x.tar']);
+    expect(outRelative(['/a/out/m'], '/a/out')).toEqual(outRelative(['/c/moved/m'], '/c/moved'));
+    expect(outRelative(['/a/outside/m'], '/a/out')).toEqual(['/a/outside/m']);
+    const lc = (out: string) => ({ attack: 'lc', rate: 0.5, options: { model: `${out}/models/clean-s1-abc/model`, eps: 0.1, patch: 'relative/p.png' } });
+    expect(outRelativeSettings(lc('/a/out'), '/a/out')).toEqual({ attack: 'lc', rate: 0.5, options: { model: '$OUT/models/clean-s1-abc/model', eps: 0.1, patch: 'relative/p.png' } });
+    expect(settingsHash(outRelativeSettings(lc('/a/out'), '/a/out'))).toBe(settingsHash(outRelativeSettings(lc('/c/moved'), '/c/moved')));
   });
 
   it('picks names in the registry order and names the unknown ones', () => {
