@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { usageError } from '../errors.js';
 import { validatePurifyConfig, type PurifyConfig } from './schema.js';
 import { configDir } from './paths.js';
 
+/** defaults.json's inference batching, for passes that run without a purify config (evaluation, trigger search). */
+export const defaultInferenceBatching: { batchSize: number; batchMiB: number } = JSON.parse(readFileSync(join(configDir, 'defaults.json'), 'utf8')).inference;
 
 export async function readJson(path: string): Promise<Record<string, unknown>> {
   try {

@@ -5,6 +5,7 @@ import type { Sample } from '../sources/types.js';
 import { argmax, predictLogits } from '../stages/score.js';
 import { inputError } from '../errors.js';
 import { inferenceBatchSize, type InferenceBatching } from '../pipeline/compute.js';
+import { defaultInferenceBatching } from '../config/load.js';
 
 /** A labelled evaluation set held in memory (a test split: thousands of samples, not the training corpus). */
 export interface EvalSet {
@@ -21,8 +22,8 @@ export async function loadEvalSet(samples: AsyncIterable<Sample>, limit = Infini
   return { samples: kept };
 }
 
-/** Predicted classes for pixel arrays of one shape, in batches (256 images, at most 32 MiB of pixels: 55 at 224x224x3). */
-export function predictClasses(model: tf.LayersModel, images: Float32Array[], shape: [number, number, number], batching: InferenceBatching = { batchSize: 256, batchMiB: 32 }): Int32Array {
+/** Predicted classes for pixel arrays of one shape, in batches (by default config/defaults.json's `inference`). */
+export function predictClasses(model: tf.LayersModel, images: Float32Array[], shape: [number, number, number], batching: InferenceBatching = defaultInferenceBatching): Int32Array {
   const out = new Int32Array(images.length);
   const per = shape[0] * shape[1] * shape[2];
   const batchSize = inferenceBatchSize(per, batching);
