@@ -20,6 +20,7 @@ import { PbeError, usageError } from '../errors.js';
 import { version as tfVersion } from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { claimRunDir, lockRunDir, runFiles, writeMetrics, writeRunJson } from '../report/run-dir.js';
+import type { LabelSource } from '../stages/label.js';
 import { addCommonOptions, addTriggerOptions, intArg, numberArg, setup, triggerOptions, type CommonOptions, type TriggerCliOptions } from './common.js';
 
 export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
@@ -28,7 +29,7 @@ export interface PurifyCliOptions extends CommonOptions, TriggerCliOptions {
   out: string;
   preset?: string;
   config?: string;
-  labels?: 'pseudo' | 'given';
+  labels?: LabelSource;
   eps?: number;
   lr?: number;
   seed?: number;
@@ -65,7 +66,7 @@ export function registerPurifyCommand(program: Command): void {
     .option('--checkpoint-every <minutes>', 'also checkpoint every this many minutes (always at every epoch end)', numberArg('--checkpoint-every'))
     .option('--preset <name>', 'pbe: per-dataset settings from config/presets (e.g. fashion-mnist, authors)')
     .option('--config <file>', 'JSON file overriding the defense\'s defaults (pbe: config/defaults.json after the preset; others: config/defenses/NAME.json)')
-    .option('--labels <source>', 'train with pseudo-labels of the infected model (default) or the labels in the shards (given)')
+    .option('--labels <source>', 'auto (default): the shards\' labels where a sample has one, the infected model\'s prediction where not; pseudo: always the prediction; given: always the shard\'s label')
     .option('--eps <eps>', 'PGD L∞ radius (default: preset, else chosen by a probe)', numberArg('--eps'))
     .option('--lr <lr>', 'SGD learning rate (default: preset, else the probe learning rate)', numberArg('--lr'))
     .option('--seed <n>', 'seed of every random choice', intArg('--seed'))

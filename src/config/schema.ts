@@ -36,7 +36,7 @@ const triggerSearchSchema = z.object({
 export const purifyConfigSchema = z
   .object({
     seed: z.number({ error: 'an integer' }).int({ error: 'an integer' }),
-    labels: z.enum(['pseudo', 'given'], { error: '"pseudo" or "given"' }),
+    labels: z.enum(['auto', 'pseudo', 'given'], { error: '"auto", "pseudo" or "given"' }),
     batchSize: positiveInt,
     initialFraction: fraction,
     keepRatio: z.array(fraction, { error: 'an array of numbers in (0, 1]' }),

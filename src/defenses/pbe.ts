@@ -334,10 +334,10 @@ async function referencePass(
   return { store, probe };
 }
 
-/** Measures PGD on the probe samples against the labels training will use (pseudo-labels from the reference pass, or the given ones). */
+/** Measures PGD on the probe samples against the labels training will use (the given ones where `labels` takes them, else pseudo-labels from the reference pass). */
 function pickEps(model: tf.LayersModel, probeImages: ProbeImages, store: ScoreStore, config: PurifyConfig, log: PurifyOptions['log']) {
   const { x, shape } = probeImages.batch();
-  const labels = Int32Array.from(probeImages.keys, (key, i) => (config.labels === 'given' && probeImages.given[i] >= 0 ? probeImages.given[i] : store.pseudoLabel(key)!));
+  const labels = Int32Array.from(probeImages.keys, (key, i) => (config.labels !== 'pseudo' && probeImages.given[i] >= 0 ? probeImages.given[i] : store.pseudoLabel(key)!));
   const measure = (grid: number[]) => (probeImages.size ? probeEps(model, x, shape, labels, grid, config.pgd) : []);
   if (config.pgd.eps !== 'auto') {
     const probe = measure([config.pgd.eps]);
@@ -430,7 +430,7 @@ function universalOnProbe(model: tf.LayersModel, probeImages: ProbeImages, confi
 }
 
 /**
- * PBE in the defense registry. Setting: none (only the given data; labels optional, pseudo-labels by default).
+ * PBE in the defense registry. Setting: none (only the given data; labels optional: the shards' labels where present, pseudo-labels where not).
  * Config: config/defaults.json and a preset (config/presets), documented in config/README.md. Scores every sample
  * (suspicion 1 - cos(r, f(x)); "flagged": outside the final trusted set).
  */

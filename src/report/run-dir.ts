@@ -5,6 +5,7 @@ import { outputError, usageError } from '../errors.js';
 import { writeFileAtomic } from '../pipeline/atomic-write.js';
 import type { ScoreStore } from '../pipeline/score-store.js';
 import type { EpochRow } from '../pipeline/engine.js';
+import type { LabelSource } from '../stages/label.js';
 import { writeCsvAtomic } from './csv.js';
 
 /** The files of a run directory (DESIGN §4); each is written atomically. */
@@ -110,7 +111,7 @@ export async function writeScores(
   dir: string,
   store: ScoreStore,
   trusted: Set<string>,
-  labels: 'pseudo' | 'given',
+  labels: LabelSource,
   judged: { flagged: Uint8Array; relabel: ReadonlyMap<string, number> },
 ): Promise<void> {
   const sims = store.similarities();
@@ -124,7 +125,7 @@ export async function writeScores(
         trusted: trusted.has(key),
         flagged: judged.flagged[i] === 1,
         pseudo_label: store.pseudoAt(i),
-        final_label: judged.relabel.get(key) ?? (labels === 'given' ? store.givenLabel(i) ?? '' : store.pseudoAt(i)),
+        final_label: judged.relabel.get(key) ?? (labels === 'pseudo' ? store.pseudoAt(i) : store.givenLabel(i) ?? (labels === 'auto' ? store.pseudoAt(i) : '')),
       };
     }
   };

@@ -5,7 +5,7 @@ describe('purify config validation: one message per field, naming path, expectat
   const cases: [string, Record<string, unknown>, string][] = [
     ['batchSize', { batchSize: 0 }, 'config.batchSize is expected to be a positive integer, but got 0'],
     ['batchSize type', { batchSize: '128' }, 'config.batchSize is expected to be a positive integer, but got "128"'],
-    ['labels', { labels: 'noisy' }, 'config.labels is expected to be "pseudo" or "given", but got "noisy"'],
+    ['labels', { labels: 'noisy' }, 'config.labels is expected to be "auto", "pseudo" or "given", but got "noisy"'],
     ['initialFraction', { initialFraction: 1.5 }, 'config.initialFraction is expected to be a number in (0, 1], but got 1.5'],
     ['pgd.eps', { pgd: { eps: -1 } }, 'config.pgd.eps is expected to be a positive number or "auto", but got -1'],
     ['pgd.steps', { pgd: { steps: 2.5 } }, 'config.pgd.steps is expected to be a positive integer, but got 2.5'],

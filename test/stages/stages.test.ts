@@ -95,6 +95,9 @@ describe('assignLabels', () => {
     const given = await collect(assignLabels({ source: 'given', pseudoLabel: () => 7, onMissing: (s) => missing.push(s.key) })(from([sample('a', 1), sample('c')]), {}));
     expect(given.map((s) => s.label)).toEqual([1]);
     expect(missing).toEqual(['b', 'c']);
+    const auto = await collect(assignLabels({ source: 'auto', pseudoLabel: (k) => (k === 'd' ? 7 : undefined), onMissing: (s) => missing.push(s.key) })(from([sample('a', 1), sample('d'), sample('e')]), {}));
+    expect(auto.map((s) => [s.key, s.label])).toEqual([['a', 1], ['d', 7]]);
+    expect(missing).toEqual(['b', 'c', 'e']);
   });
 });
 
