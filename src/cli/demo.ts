@@ -85,7 +85,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const before = await evalCommand({ ...evalArgs, model: join(work, 'infected') });
   process.stdout.write(formatEval(before));
 
-  step(5, 'purify with PBE (defaults: no preset, no clean data; the poisoned shards'"'"' own labels)');
+  step(5, "purify with PBE (defaults: no preset, no clean data; the poisoned shards' own labels)");
   const { pbe: result } = await purifyCommand({
     ...common, ...trigger,
     model: join(work, 'infected'), data: [join(work, 'poisoned/train-*.tar')], out: join(work, 'purified'), overwrite: true,
