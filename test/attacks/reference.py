@@ -85,6 +85,7 @@ cases = [
     ('wanet', {'k': 3, 's': 4, 'gridRescale': 1, 'crossRatio': 2, 'seed': 5}, rgb, wanet(rgb, 3, 4, 5)),
     ('bpp', {'squeeze': 8, 'dithering': True}, rgb, bpp(rgb, 8)),
     ('bpp', {'squeeze': 4, 'dithering': True}, gray, bpp(gray, 4)),
+    ('bpp', {'squeeze': 2, 'dithering': True}, gray, bpp(gray, 2)),  # the default: a halftone
     ('ftrojan', {'magnitude': 30, 'window': None, 'frequencies': 'auto', 'channels': 'auto', 'yuv': True}, gray, ftrojan(gray, 8, [(3, 3), (7, 7)], [0], False, 30)),
     ('ftrojan', {'magnitude': 30, 'window': None, 'frequencies': 'auto', 'channels': 'auto', 'yuv': True}, rgb, ftrojan(rgb, 8, [(3, 3), (7, 7)], [1, 2], True, 30)),
     ('ftrojan', {'magnitude': 50, 'window': 4, 'frequencies': [[1, 2], [3, 3]], 'channels': [0, 2], 'yuv': False}, rgb, ftrojan(rgb, 4, [(1, 2), (3, 3)], [0, 2], False, 50)),
