@@ -73,7 +73,7 @@ describe('pbe reports bad input in one line naming the file or sample', () => {
     expect(probes).toMatch(/^probes on 512 samples: PGD at eps 0.05; trigger inversion \(50 steps per class, 300 for a flagged one\)/);
     // every stage the first epoch runs, as the engine builds it
     expect(pipeline).toMatch(
-      /^round 0, with linf-pgd: tar\(1 shard\) -> select\(S_0: 0\) -> shuffle\(10000\) -> decode.* -> labels\(pseudo\) -> batch\(128\) -> mix\(adversarial=1, first all batches\) -> skip\(0\) -> prefetch\(2\) -> pgd\+gradients\(eps=0.05, steps=7, data-parallel on 2 workers\) -> train\(sgd lr=0.01\)$/,
+      /^round 0, with linf-pgd: tar\(1 shard\) -> select\(S_0: 0\) -> shuffle\(10000\) -> decode.* -> labels\(auto\) -> batch\(128\) -> mix\(adversarial=1, first all batches\) -> skip\(0\) -> prefetch\(2\) -> pgd\+gradients\(eps=0.05, steps=7, data-parallel on 2 workers\) -> train\(sgd lr=0.01\)$/,
     );
     expect(JSON.parse(config.join('\n')).pgd.eps).toBe(0.05);
     expect(existsSync(out)).toBe(false);

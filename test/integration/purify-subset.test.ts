@@ -58,11 +58,12 @@ describe('pbe end to end on the committed subset (Blend)', () => {
     expect(after.asr).toBeLessThan(0.2);
     expect(after.asr!).toBeLessThan(before.asr! / 4);
     // the default data purification (softmax similarity, kept within predicted classes) costs ACC on this short
-    // schedule: measured 87.1 -> 78.6 (ASR 6.2%), against 80.3 (2.8%) with the authors' logits over all data
+    // schedule: measured 87.1 -> 80.5 (ASR 1.2%) with the shards' labels (labels: auto), 78.6 (6.2%) with pseudo-labels
     expect(after.acc).toBeGreaterThan(before.acc - 0.1);
 
     expect(result!.store.size).toBe(4000);
-    expect(result!.trusted.size).toBe(2800);
+    // 70% of each class the model predicts, rounded per class: 2,800 give or take half a sample per class
+    expect(Math.abs(result!.trusted.size - 2800)).toBeLessThanOrEqual(5);
     const metrics = (await readFile(join(out, 'metrics.csv'), 'utf8')).trim().split('\n');
     expect(metrics[0]).toBe('round,epoch,adversarialShare,adversarialBatches,trusted,samples,loss,flipRate,concentration,concentrationClass,seconds,acc,asr');
     expect(metrics).toHaveLength(1 + 14);
