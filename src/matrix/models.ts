@@ -7,7 +7,7 @@ import { trainCommand } from '../cli/train.js';
 import { evaluate } from '../eval/evaluate.js';
 import { loadModel } from '../models/io.js';
 import { writeFileAtomic } from '../pipeline/atomic-write.js';
-import { attackDefaults, parseAttackOptions } from '../attacks/options.js';
+import { attackDefaults, parseAttackOptions, type AttackTraining } from '../attacks/options.js';
 import type { BenchContext } from './context.js';
 import { attackOptionsFor, outRelative, outRelativeSettings, settingsHash } from './plan.js';
 
@@ -35,7 +35,7 @@ export interface BenchModel {
   /** The attack's settings as poisoned (defaults, then the bench's --attack-option). */
   attack?: unknown;
   /** How the infected model was trained: on the poisoned shards, or poisoned per batch (`pbe train --attack`). */
-  training?: 'data' | 'per-batch';
+  training?: AttackTraining;
   seconds: number;
 }
 
